@@ -1,0 +1,1 @@
+"""Cross-cutting services every app uses: the clock, public ids, errors, health."""

@@ -1,0 +1,31 @@
+"""``turnus serve``: serve Turnus with a production server (granian, WSGI)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+
+
+class Command(BaseCommand):
+    help = "Serve the API, the back-office and the pages with a production WSGI server."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument("--workers", type=int, default=1)
+        parser.add_argument("--threads", type=int, default=8, help="blocking threads per worker")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        from granian import Granian
+        from granian.constants import Interfaces
+
+        self.stdout.write(f"Turnus serving on http://{options['host']}:{options['port']}")
+        Granian(
+            "turnus.project.wsgi:application",
+            address=options["host"],
+            port=options["port"],
+            interface=Interfaces.WSGI,
+            workers=options["workers"],
+            blocking_threads=options["threads"],
+        ).serve()

@@ -1,0 +1,1 @@
+"""The pure billing engine: data in, data out, no I/O, time passed in."""
