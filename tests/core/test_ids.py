@@ -36,3 +36,26 @@ def test_check_id_accepts_its_own_ids_and_refuses_others():
 def test_a_prefix_must_be_lowercase_letters():
     with pytest.raises(ValueError, match="prefix"):
         new_id("Cus1")
+
+
+def test_ids_made_one_after_another_sort_in_that_order_even_within_a_millisecond():
+    ids = [new_id("evt", at=T0) for _ in range(2000)]
+    assert ids == sorted(ids)
+
+
+def test_ids_never_go_back_when_asked_for_an_earlier_instant():
+    later = new_id("evt", at=T0 + timedelta(days=1))
+    earlier = new_id("evt", at=T0)
+    assert earlier > later
+
+
+def test_ids_follow_the_wall_clock_not_a_test_clock():
+    from turnus.core.clock import FrozenClock, use_clock
+
+    year_2040_millis = int(datetime(2040, 1, 1, tzinfo=UTC).timestamp() * 1000)
+    with use_clock(FrozenClock(datetime(2040, 1, 1, tzinfo=UTC))):
+        value = new_id("cus")
+    body_millis = 0
+    for char in value[4:14]:
+        body_millis = body_millis * 32 + "0123456789ABCDEFGHJKMNPQRSTVWXYZ".index(char)
+    assert body_millis < year_2040_millis

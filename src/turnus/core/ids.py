@@ -1,16 +1,18 @@
 """Public ids: a type prefix and a sortable, opaque body (``cus_01JD8Z6W0M4Q7RX3V5T9K2H8BN``).
 
 The body is 26 characters of Crockford base32: 48 bits of milliseconds since the epoch, then 80 random
-bits, so ids sort by creation time and cannot be guessed.
+bits, so ids sort by creation time and cannot be guessed. Within one millisecond a process counts the
+random part up, so ids it makes one after another always sort in that order.
 """
 
 from __future__ import annotations
 
 import re
 import secrets
+import threading
 from datetime import datetime
 
-from turnus.core import clock
+from turnus.core.clock import SystemClock
 from turnus.core.errors import ValidationFailed
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -26,13 +28,33 @@ def _encode(value: int, length: int) -> str:
     return "".join(reversed(chars))
 
 
+#: Ids order objects as they were really made, so they follow the wall clock, never a test clock.
+_wall_clock = SystemClock()
+_lock = threading.Lock()
+_last = (-1, 0)
+_RANDOM_LIMIT = 1 << 80
+
+
+def _next_body(millis: int) -> tuple[int, int]:
+    global _last
+    with _lock:
+        last_millis, last_random = _last
+        if millis > last_millis:
+            _last = (millis, secrets.randbits(79))
+        elif last_random + 1 < _RANDOM_LIMIT:
+            _last = (last_millis, last_random + 1)
+        else:
+            _last = (last_millis + 1, secrets.randbits(79))
+        return _last
+
+
 def new_id(prefix: str, *, at: datetime | None = None) -> str:
     """A fresh public id for an object of the kind ``prefix`` (``"cus"``, ``"sub"``, ``"inv"`` …)."""
     if not _PREFIX.match(prefix):
         raise ValueError(f"id prefix must be 2-8 lowercase letters, got {prefix!r}")
-    instant = at if at is not None else clock.now()
-    millis = int(instant.timestamp() * 1000)
-    return f"{prefix}_{_encode(millis, 10)}{_encode(secrets.randbits(80), 16)}"
+    instant = at if at is not None else _wall_clock.now()
+    millis, random_part = _next_body(int(instant.timestamp() * 1000))
+    return f"{prefix}_{_encode(millis, 10)}{_encode(random_part, 16)}"
 
 
 def check_id(value: object, prefix: str, *, field: str = "id") -> str:

@@ -57,7 +57,9 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "ninja",
     "turnus.core",
+    "turnus.apps.tenants",
 ]
 
 MIDDLEWARE = [
@@ -70,7 +72,10 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "turnus.core.idempotency.IdempotencyMiddleware",
 ]
+
+TURNUS_SCOPE_RESOLVER = "turnus.apps.tenants.auth.scope_from_request"
 
 ROOT_URLCONF = "turnus.project.urls"
 WSGI_APPLICATION = "turnus.project.wsgi.application"

@@ -1,0 +1,147 @@
+"""Back-office: tenants, API keys, staff and the audit log; staff see only their own tenant."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import Model, QuerySet
+from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
+
+from turnus.apps.tenants import services
+from turnus.apps.tenants.models import ApiKey, StaffMembership, Tenant
+from turnus.core.errors import TurnusError
+from turnus.core.models import AuditEvent
+from turnus.core.scope import Actor, ActorKind
+
+
+def actor_of(request: HttpRequest) -> Actor:
+    return Actor(ActorKind.USER, f"{request.user.pk}:{request.user.get_username()}")
+
+
+def tenant_of(request: HttpRequest) -> Tenant | None:
+    """The tenant a staff user works for; ``None`` for superusers, who see every tenant."""
+    if request.user.is_superuser:
+        return None
+    if request.user.pk is None:
+        return Tenant(pk=-1)
+    membership = StaffMembership.objects.select_related("tenant").filter(user_id=request.user.pk).first()
+    return membership.tenant if membership else Tenant(pk=-1)
+
+
+class TenantScopedAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Lists and edits only the rows of the user's tenant."""
+
+    tenant_lookup = "tenant_id"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        queryset = super().get_queryset(request)
+        tenant = tenant_of(request)
+        return queryset if tenant is None else queryset.filter(**{self.tenant_lookup: tenant.pk})
+
+
+class ReadOnlyAdmin(TenantScopedAdmin):
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+
+class TenantForm(forms.ModelForm):  # type: ignore[type-arg]
+    class Meta:
+        model = Tenant
+        fields = services.TENANT_FIELDS
+
+
+@admin.register(Tenant)
+class TenantAdmin(TenantScopedAdmin):
+    tenant_lookup = "pk"
+    form = TenantForm
+    list_display = ("legal_name", "public_id", "country", "default_currency", "timezone", "created_at")
+    search_fields = ("legal_name", "slug", "public_id", "vat_id")
+    list_filter = ("country", "default_currency")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return bool(request.user.is_superuser)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+    def save_model(self, request: HttpRequest, obj: Tenant, form: forms.ModelForm, change: bool) -> None:  # type: ignore[type-arg]
+        data = {name: form.cleaned_data[name] for name in services.TENANT_FIELDS if name in form.cleaned_data}
+        try:
+            if change:
+                fresh = Tenant.objects.get(pk=obj.pk)
+                saved = services.update_tenant(fresh, data, actor=actor_of(request))
+            else:
+                saved = services.create_tenant(data, actor=actor_of(request))
+        except TurnusError as error:
+            self.message_user(request, error.message, level=messages.ERROR)
+            raise
+        obj.pk, obj.public_id = saved.pk, saved.public_id
+
+
+class ApiKeyForm(forms.ModelForm):  # type: ignore[type-arg]
+    class Meta:
+        model = ApiKey
+        fields = ("tenant", "livemode", "kind", "name")
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(TenantScopedAdmin):
+    form = ApiKeyForm
+    list_display = ("prefix", "name", "tenant", "livemode", "kind", "created_at", "revoked_at")
+    list_filter = ("livemode", "kind")
+    search_fields = ("public_id", "name", "prefix")
+    actions = ("revoke",)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> tuple[str, ...]:
+        return ("tenant", "livemode", "kind", "prefix", "created_at", "revoked_at") if obj else ()
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        tenant = tenant_of(request)
+        if db_field.name == "tenant" and tenant is not None:
+            kwargs["queryset"] = Tenant.objects.filter(pk=tenant.pk)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def save_model(self, request: HttpRequest, obj: ApiKey, form: forms.ModelForm, change: bool) -> None:  # type: ignore[type-arg]
+        if change:
+            obj.save(update_fields=("name",))
+            return
+        issued = services.create_api_key(
+            obj.tenant, livemode=obj.livemode, kind=obj.kind, name=obj.name, actor=actor_of(request)
+        )
+        obj.pk, obj.public_id = issued.key.pk, issued.key.public_id
+        self.message_user(
+            request,
+            _("Copy the new key now; it is not shown again: %(key)s") % {"key": issued.plaintext},
+            level=messages.WARNING,
+        )
+
+    @admin.action(description=_("Revoke the selected keys"))
+    def revoke(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
+        for key in queryset:
+            services.revoke_api_key(key.tenant, key.public_id, actor=actor_of(request))
+        self.message_user(request, _("Keys revoked."))
+
+
+@admin.register(StaffMembership)
+class StaffMembershipAdmin(TenantScopedAdmin):
+    list_display = ("user", "tenant")
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return bool(request.user.is_superuser)
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "action", "object_type", "object_id", "actor", "livemode", "request_id")
+    list_filter = ("livemode", "object_type", "action")
+    search_fields = ("object_id", "actor", "request_id", "public_id")
+    date_hierarchy = "created_at"

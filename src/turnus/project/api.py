@@ -1,0 +1,22 @@
+"""The REST API v1: every app's router under one NinjaAPI, with problem+json errors."""
+
+from __future__ import annotations
+
+from ninja import NinjaAPI
+
+from turnus.apps.tenants.api import router as tenants_router
+from turnus.apps.tenants.auth import SecretKeyAuth
+from turnus.core.api import install_problem_handlers
+
+api = NinjaAPI(
+    title="Turnus API",
+    version="1",
+    description="Subscription management and recurring billing. Amounts are decimal strings with a "
+    "currency; times are RFC 3339 in UTC; ids are opaque and prefixed.",
+    auth=SecretKeyAuth(),
+    urls_namespace="v1",
+    docs_url="/docs",
+    openapi_url="/openapi.json",
+)
+install_problem_handlers(api)
+api.add_router("/", tenants_router)
