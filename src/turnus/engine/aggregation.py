@@ -31,7 +31,6 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from fractions import Fraction
-from functools import reduce
 from types import MappingProxyType
 
 from turnus.engine.errors import InvalidAggregation, InvalidAmount
@@ -157,8 +156,10 @@ def _text(record: UsageRecord, name: str) -> str | None:
 
 
 def _number(record: UsageRecord, name: str) -> Decimal:
-    field = f"properties.{name}"
     value = record.properties.get(name)
+    if type(value) is int:
+        return Decimal(value)
+    field = f"properties.{name}"
     if value is None:
         raise InvalidAggregation(f"event {record.transaction_id!r} lacks property {name!r}", field=field)
     try:
@@ -179,19 +180,21 @@ def _groups(
     if not isinstance(period, Period):
         raise InvalidAggregation("period must be a Period", field="period")
     groups: dict[GroupKey, list[UsageRecord]] = {}
+    start, end, filters = period.start, period.end, metric.filters
     for record in records:
-        if not isinstance(record, UsageRecord):
+        if type(record) is not UsageRecord and not isinstance(record, UsageRecord):
             raise InvalidAggregation(
                 f"records must be UsageRecords, got {type(record).__name__}", field="records"
             )
-        if not period.contains(record.timestamp):
+        if not start <= record.timestamp < end:
             continue
-        if not all(item.matches(record) for item in metric.filters):
+        if filters and not all(item.matches(record) for item in filters):
             continue
         key = None if metric.group_by is None else _text(record, metric.group_by)
         groups.setdefault(key, []).append(record)
-    for members in groups.values():
-        members.sort(key=_chronological)
+    if metric.aggregation in GAUGES:
+        for members in groups.values():
+            members.sort(key=_chronological)
     return groups
 
 
@@ -245,7 +248,15 @@ def _value(metric: Metric, members: list[UsageRecord], period: Period, carried: 
         case Aggregation.COUNT:
             return Decimal(len(members))
         case Aggregation.SUM:
-            return reduce(EXACT.add, (_number(record, name) for record in members), _ZERO)
+            whole = 0
+            fractional = _ZERO
+            for record in members:
+                value = record.properties.get(name)
+                if type(value) is int:
+                    whole += value
+                else:
+                    fractional = EXACT.add(fractional, _number(record, name))
+            return EXACT.add(fractional, Decimal(whole))
         case Aggregation.MAX:
             return max((_number(record, name) for record in members), default=_ZERO)
         case Aggregation.UNIQUE_COUNT:

@@ -174,7 +174,7 @@ def _to_units(value: Decimal, digits: int) -> int:
 
 
 def _money(units: int, digits: int, currency: str) -> Money:
-    return Money(Decimal(units).scaleb(-digits, context=EXACT), currency)
+    return Money.from_minor_units(units, currency)
 
 
 def _percent_of(amount: Decimal, percent: Decimal) -> Decimal:
@@ -405,7 +405,7 @@ def _assemble(
     credit_note_for: str | None,
 ) -> ComposedInvoice:
     def money(units: int) -> Money:
-        return _money(units, digits, currency)
+        return Money._unchecked(Decimal(units).scaleb(-digits), currency)
 
     lines = tuple(
         InvoiceLine(
@@ -436,22 +436,24 @@ def _assemble(
     )
     taxes = {line.key: line.line.tax for line in prepared}
     breakdown: list[VatBreakdown] = []
+    tax_total = 0
     for key in keys:
         taxable = sum(net for line, net in zip(prepared, line_nets, strict=True) if line.key == key)
         taxable -= sum(parts[key] for parts in allowance_units)
+        tax_units = _vat_units(taxable, key[1])
+        tax_total += tax_units
         breakdown.append(
             VatBreakdown(
                 category=key[0],
                 rate=key[1],
                 taxable_amount=money(taxable),
-                tax_amount=money(_vat_units(taxable, key[1])),
+                tax_amount=money(tax_units),
                 reason_code=taxes[key].reason_code,
                 note=taxes[key].note,
             )
         )
     line_total = sum(line_nets)
-    allowance_total = sum(allowance.amount.to_minor_units() for allowance in allowances)
-    tax_total = sum(group.tax_amount.to_minor_units() for group in breakdown)
+    allowance_total = sum(sum(parts.values()) for parts in allowance_units)
     grand_total = line_total - allowance_total + tax_total
     totals = Totals(
         line_total=money(line_total),

@@ -21,6 +21,12 @@ DecimalLike = Decimal | int | str
 
 def to_decimal(value: object, *, field: str = "amount", max_decimals: int | None = None) -> Decimal:
     """Return ``value`` as a finite ``Decimal``; floats, booleans, NaN and infinities are refused."""
+    if type(value) is Decimal and value.is_finite():
+        if max_decimals is None:
+            return value
+        exponent = value.as_tuple().exponent
+        if isinstance(exponent, int) and exponent >= -max_decimals:
+            return value
     if isinstance(value, (bool, float)):
         raise InvalidAmount(f"{field} must be an exact decimal, not {type(value).__name__}", field=field)
     if isinstance(value, Decimal):
@@ -89,15 +95,23 @@ class Money:
         check_currency(self.currency)
 
     @classmethod
+    def _unchecked(cls, amount: Decimal, currency: str) -> Money:
+        """Build from an amount and currency that are already known to be valid (the hot paths)."""
+        money = object.__new__(cls)
+        object.__setattr__(money, "amount", amount)
+        object.__setattr__(money, "currency", currency)
+        return money
+
+    @classmethod
     def zero(cls, currency: str) -> Money:
         return cls(Decimal(0), currency)
 
     @classmethod
     def from_minor_units(cls, units: int, currency: str) -> Money:
         """``Money.from_minor_units(1999, "EUR")`` is 19.99 EUR."""
-        if isinstance(units, bool) or not isinstance(units, int):
+        if type(units) is not int:
             raise InvalidAmount("minor units must be an integer", field="amount")
-        return cls(Decimal(units).scaleb(-currency_digits(currency)), currency)
+        return cls._unchecked(Decimal(units).scaleb(-currency_digits(currency)), currency)
 
     @property
     def digits(self) -> int:
@@ -105,7 +119,7 @@ class Money:
 
     def rounded(self) -> Money:
         """This amount rounded half-up to the currency's minor unit."""
-        return Money(round_half_up(self.amount, self.digits), self.currency)
+        return Money._unchecked(round_half_up(self.amount, self.digits), self.currency)
 
     @property
     def is_rounded(self) -> bool:
@@ -122,27 +136,29 @@ class Money:
         return self.amount < 0
 
     def _same(self, other: Money) -> None:
-        if not isinstance(other, Money):
+        if type(other) is not Money:
             raise InvalidAmount(f"cannot combine money with {type(other).__name__}")
         if other.currency != self.currency:
             raise CurrencyMismatch(f"cannot combine {self.currency} with {other.currency}", field="currency")
 
     def __add__(self, other: Money) -> Money:
         self._same(other)
-        return Money(EXACT.add(self.amount, other.amount), self.currency)
+        return Money._unchecked(EXACT.add(self.amount, other.amount), self.currency)
 
     def __sub__(self, other: Money) -> Money:
         self._same(other)
-        return Money(EXACT.subtract(self.amount, other.amount), self.currency)
+        return Money._unchecked(EXACT.subtract(self.amount, other.amount), self.currency)
 
     def __neg__(self) -> Money:
-        return Money(EXACT.minus(self.amount), self.currency)
+        return Money._unchecked(EXACT.minus(self.amount), self.currency)
 
     def __abs__(self) -> Money:
-        return Money(EXACT.abs(self.amount), self.currency)
+        return Money._unchecked(EXACT.abs(self.amount), self.currency)
 
     def __mul__(self, factor: DecimalLike) -> Money:
-        return Money(EXACT.multiply(self.amount, to_decimal(factor, field="factor")), self.currency)
+        return Money._unchecked(
+            EXACT.multiply(self.amount, to_decimal(factor, field="factor")), self.currency
+        )
 
     __rmul__ = __mul__
 
