@@ -6,9 +6,12 @@ from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 from django.http import Http404, HttpRequest, HttpResponse
+from decimal import Decimal, InvalidOperation
+from typing import Annotated
+
 from ninja import NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
-from pydantic import ConfigDict
+from pydantic import BeforeValidator, ConfigDict, PlainSerializer, WithJsonSchema
 
 from turnus.core.errors import FieldError, Problem, TurnusError, problem_for
 from turnus.core.http import problem_response
@@ -17,6 +20,31 @@ from turnus.core.scope import Scope
 T = TypeVar("T")
 
 _LOCATION_ROOTS = {"body", "query", "path", "header", "cookie", "form"}
+
+
+def _exact_decimal(value: Any) -> Decimal:
+    if isinstance(value, bool) or isinstance(value, float):
+        raise ValueError("amounts are decimal strings such as \"19.99\", never floating-point numbers")
+    if isinstance(value, Decimal):
+        return value
+    if isinstance(value, int | str):
+        try:
+            result = Decimal(str(value).strip())
+        except InvalidOperation:
+            raise ValueError(f"{value!r} is not a decimal number") from None
+        if not result.is_finite():
+            raise ValueError("amounts must be finite numbers")
+        return result
+    raise ValueError("expected a decimal string")
+
+
+#: An exact decimal: accepted as a string (or integer), never a float; written as a string.
+DecimalString = Annotated[
+    Decimal,
+    BeforeValidator(_exact_decimal),
+    PlainSerializer(lambda value: format(value, "f"), return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "pattern": r"^-?[0-9]{1,18}(\.[0-9]{1,12})?$", "examples": ["19.99"]}),
+]
 
 
 class InputSchema(Schema):

@@ -173,10 +173,6 @@ def _to_units(value: Decimal, digits: int) -> int:
     return int(round_half_up(value, digits).scaleb(digits, context=EXACT))
 
 
-def _money(units: int, digits: int, currency: str) -> Money:
-    return Money.from_minor_units(units, currency)
-
-
 def _percent_of(amount: Decimal, percent: Decimal) -> Decimal:
     return EXACT.divide(EXACT.multiply(amount, percent), Decimal(100))
 
