@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Generic, TypeVar
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any, Generic, TypeVar
 
 from django.http import Http404, HttpRequest, HttpResponse
-from decimal import Decimal, InvalidOperation
-from typing import Annotated
-
 from ninja import NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from pydantic import BeforeValidator, ConfigDict, PlainSerializer, WithJsonSchema
@@ -23,8 +21,8 @@ _LOCATION_ROOTS = {"body", "query", "path", "header", "cookie", "form"}
 
 
 def _exact_decimal(value: Any) -> Decimal:
-    if isinstance(value, bool) or isinstance(value, float):
-        raise ValueError("amounts are decimal strings such as \"19.99\", never floating-point numbers")
+    if isinstance(value, (bool, float)):
+        raise ValueError('amounts are decimal strings such as "19.99", never floating-point numbers')
     if isinstance(value, Decimal):
         return value
     if isinstance(value, int | str):
