@@ -494,6 +494,15 @@ def test_after_an_initial_term_without_renewal_term_the_subscription_runs_on_wit
     assert earliest_cancellation(after.subscription, berlin(2025, 4, 2)) == berlin(2025, 6, 1)
 
 
+def test_a_notice_too_late_for_an_initial_term_without_renewal_term_ends_after_that_term():
+    terms = ContractTerms(
+        initial_term=Interval(IntervalUnit.MONTH, 3), initial_notice=Interval(IntervalUnit.MONTH)
+    )
+    sub = contracted(terms)
+    assert earliest_cancellation(sub, berlin(2025, 2, 15)) == berlin(2025, 4, 1)
+    assert earliest_cancellation(sub, berlin(2025, 3, 15)) == berlin(2025, 5, 1)
+
+
 def test_a_contract_end_inside_a_billing_period_credits_the_rest_of_that_period_when_it_ends():
     quarterly = ContractTerms(
         initial_term=Interval(IntervalUnit.MONTH, 3), renewal_term=Interval(IntervalUnit.MONTH, 3)

@@ -841,13 +841,17 @@ def _earliest_end(sub: Subscription, at: datetime) -> datetime:
         return _required(sub.trial_end, "trial_end")
     contract = sub.plan.contract
     renewals, term_end = sub.contract_renewals, sub.contract_end
+    missed: datetime | None = None
     while True:
         notice = _notice(contract, renewals)
         earliest = at if notice is None else _add_local(at, notice.delta(), sub.timezone)
         if term_end is None:
+            if missed is not None:
+                earliest = max(earliest, missed + _MICROSECOND)
             return _period_end_on_or_after(sub, earliest)
         if earliest <= term_end:
             return term_end
+        missed = term_end
         renewals += 1
         term_end = _term_end(
             contract, _required(sub.contract_start, "contract_start"), renewals, sub.timezone

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from ninja import NinjaAPI
 
+from turnus.apps.catalog.api import router as catalog_router
+from turnus.apps.customers.api import router as customers_router
+from turnus.apps.subscriptions.api import router as subscriptions_router
 from turnus.apps.tenants.api import router as tenants_router
 from turnus.apps.tenants.auth import SecretKeyAuth
 from turnus.core.api import install_problem_handlers
@@ -20,3 +23,6 @@ api = NinjaAPI(
 )
 install_problem_handlers(api)
 api.add_router("/", tenants_router)
+api.add_router("/", catalog_router)
+api.add_router("/", customers_router)
+api.add_router("/", subscriptions_router)

@@ -60,6 +60,9 @@ INSTALLED_APPS = [
     "ninja",
     "turnus.core",
     "turnus.apps.tenants",
+    "turnus.apps.catalog",
+    "turnus.apps.customers",
+    "turnus.apps.subscriptions",
 ]
 
 MIDDLEWARE = [

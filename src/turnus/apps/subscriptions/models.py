@@ -1,0 +1,144 @@
+"""Subscriptions: the stored form of the engine's lifecycle state, and the charges its moves cause."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from turnus.engine.lifecycle import ItemKind, SubscriptionStatus
+
+STATUS_CHOICES = [
+    (SubscriptionStatus.PENDING.value, _("pending")),
+    (SubscriptionStatus.TRIALING.value, _("trialing")),
+    (SubscriptionStatus.ACTIVE.value, _("active")),
+    (SubscriptionStatus.PAUSED.value, _("paused")),
+    (SubscriptionStatus.CANCELLED.value, _("cancelled")),
+    (SubscriptionStatus.ENDED.value, _("ended")),
+]
+ITEM_KIND_CHOICES = [
+    (ItemKind.RECURRING.value, _("recurring fee")),
+    (ItemKind.PRORATION_CREDIT.value, _("proration credit")),
+    (ItemKind.PRORATION_CHARGE.value, _("proration charge")),
+    (ItemKind.USED.value, _("used part of the period")),
+]
+
+
+class Subscription(models.Model):
+    public_id = models.CharField(_("id"), max_length=40, unique=True, editable=False)
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.PROTECT, related_name="+")
+    livemode = models.BooleanField(_("live mode"))
+    created_at = models.DateTimeField(_("created at"))
+    customer = models.ForeignKey(
+        "customers.Customer",
+        on_delete=models.PROTECT,
+        related_name="subscriptions",
+        verbose_name=_("customer"),
+    )
+    plan = models.ForeignKey(
+        "catalog.Plan", on_delete=models.PROTECT, related_name="subscriptions", verbose_name=_("plan")
+    )
+    plan_version = models.ForeignKey(
+        "catalog.PlanVersion",
+        on_delete=models.PROTECT,
+        related_name="subscriptions",
+        verbose_name=_("plan version"),
+    )
+    quantity = models.DecimalField(_("quantity"), max_digits=20, decimal_places=6)
+    status = models.CharField(_("status"), max_length=12, choices=STATUS_CHOICES, db_index=True)
+    timezone = models.CharField(_("timezone"), max_length=64)
+    started_at = models.DateTimeField(_("starts at"))
+    as_of = models.DateTimeField(_("state as of"))
+    billing_anchor = models.DateField(_("billing anchor"))
+    current_period_start = models.DateTimeField(_("current period start"), null=True, blank=True)
+    current_period_end = models.DateTimeField(_("current period end"), null=True, blank=True)
+    proration_basis_start = models.DateTimeField(null=True, blank=True)
+    proration_basis_end = models.DateTimeField(null=True, blank=True)
+    segment_start = models.DateTimeField(null=True, blank=True)
+    trial_end = models.DateTimeField(_("trial ends"), null=True, blank=True)
+    contract_start = models.DateTimeField(_("contract start"), null=True, blank=True)
+    contract_end = models.DateTimeField(_("contract term ends"), null=True, blank=True)
+    contract_renewals = models.PositiveIntegerField(_("contract renewals"), default=0)
+    cancel_at = models.DateTimeField(_("ends at"), null=True, blank=True)
+    cancelled_at = models.DateTimeField(_("cancelled at"), null=True, blank=True)
+    ended_at = models.DateTimeField(_("ended at"), null=True, blank=True)
+    pause = models.JSONField(_("pause"), null=True, blank=True)
+    scheduled_plan_version = models.ForeignKey(
+        "catalog.PlanVersion",
+        on_delete=models.PROTECT,
+        related_name="+",
+        null=True,
+        blank=True,
+        verbose_name=_("scheduled plan version"),
+    )
+    scheduled_quantity = models.DecimalField(
+        _("scheduled quantity"), max_digits=20, decimal_places=6, null=True, blank=True
+    )
+    scheduled_requested_at = models.DateTimeField(_("change requested at"), null=True, blank=True)
+    next_event_at = models.DateTimeField(_("next lifecycle event"), null=True, blank=True, db_index=True)
+    coupon = models.ForeignKey(
+        "catalog.Coupon",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("coupon"),
+    )
+    metadata = models.JSONField(_("metadata"), default=dict, blank=True)
+
+    class Meta:
+        verbose_name = _("subscription")
+        verbose_name_plural = _("subscriptions")
+        ordering = ("-public_id",)
+        indexes = (
+            models.Index(fields=("tenant", "livemode", "-public_id")),
+            models.Index(fields=("tenant", "livemode", "customer")),
+        )
+
+    def __str__(self) -> str:
+        return self.public_id
+
+
+class SubscriptionAddOn(models.Model):
+    subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="addons")
+    addon = models.ForeignKey(
+        "catalog.AddOn", on_delete=models.PROTECT, related_name="+", verbose_name=_("add-on")
+    )
+    quantity = models.DecimalField(_("quantity"), max_digits=20, decimal_places=6, default=1)
+    added_at = models.DateTimeField(_("added at"))
+
+    class Meta:
+        verbose_name = _("subscription add-on")
+        verbose_name_plural = _("subscription add-ons")
+        constraints = (
+            models.UniqueConstraint(fields=("subscription", "addon"), name="subscription_addon_unique"),
+        )
+
+    def __str__(self) -> str:
+        return f"{self.subscription_id}: {self.addon_id}"
+
+
+class SubscriptionCharge(models.Model):
+    """A charge or credit a lifecycle move caused, waiting for the next invoice."""
+
+    public_id = models.CharField(_("id"), max_length=40, unique=True, editable=False)
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.PROTECT, related_name="+")
+    livemode = models.BooleanField(_("live mode"))
+    subscription = models.ForeignKey(Subscription, on_delete=models.PROTECT, related_name="charges")
+    kind = models.CharField(_("kind"), max_length=20, choices=ITEM_KIND_CHOICES)
+    plan_version = models.CharField(_("plan version"), max_length=40)
+    period_start = models.DateTimeField(_("from"))
+    period_end = models.DateTimeField(_("until"))
+    amount = models.DecimalField(_("amount"), max_digits=30, decimal_places=12)
+    currency = models.CharField(_("currency"), max_length=3)
+    quantity = models.DecimalField(_("quantity"), max_digits=20, decimal_places=6)
+    description = models.CharField(_("description"), max_length=200)
+    created_at = models.DateTimeField(_("created at"))
+
+    class Meta:
+        verbose_name = _("pending charge")
+        verbose_name_plural = _("pending charges")
+        ordering = ("public_id",)
+        indexes = (models.Index(fields=("tenant", "livemode", "subscription", "public_id")),)
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.amount} {self.currency}"

@@ -1,0 +1,218 @@
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from ninja import Field, Schema
+from pydantic import AwareDatetime
+
+from turnus.apps.subscriptions.models import Subscription, SubscriptionCharge
+from turnus.core.api import DecimalString, InputSchema
+from turnus.engine import lifecycle
+from turnus.engine.money import Money
+
+
+class AddOnIn(InputSchema):
+    addon: str = Field(min_length=1, max_length=40)
+    quantity: DecimalString = Decimal(1)
+
+
+class SubscriptionIn(InputSchema):
+    customer: str = Field(min_length=1, max_length=40)
+    plan: str = Field(min_length=1, max_length=40)
+    quantity: DecimalString = Decimal(1)
+    start_at: AwareDatetime | None = None
+    trial_days: int | None = Field(default=None, ge=0, le=730)
+    coupon: str | None = Field(default=None, min_length=1, max_length=64)
+    addons: list[AddOnIn] = Field(default_factory=list, max_length=20)
+    metadata: dict[str, str] = Field(default_factory=dict, max_length=50)
+
+
+class ChangeIn(InputSchema):
+    plan: str | None = Field(default=None, min_length=1, max_length=40)
+    quantity: DecimalString | None = None
+    effective: Literal["now", "period_end"] | None = None
+
+
+class PauseIn(InputSchema):
+    starts_at: AwareDatetime | None = None
+    resume_at: AwareDatetime | None = None
+
+
+class CancelIn(InputSchema):
+    mode: Literal["now", "period_end", "contract_end"] = "period_end"
+
+
+class EmptyIn(InputSchema):
+    pass
+
+
+class MigrateIn(InputSchema):
+    effective: Literal["now", "period_end"] = "period_end"
+
+
+class MoneyOut(Schema):
+    amount: DecimalString
+    currency: str
+
+
+class ItemOut(Schema):
+    kind: str
+    description: str
+    amount: DecimalString
+    currency: str
+    quantity: DecimalString
+    plan_version: str
+    period_start: datetime
+    period_end: datetime
+
+    @staticmethod
+    def from_item(item: lifecycle.LifecycleItem) -> ItemOut:
+        return ItemOut(
+            kind=item.kind.value,
+            description=item.description,
+            amount=item.amount.amount,
+            currency=item.amount.currency,
+            quantity=item.quantity.normalize(),
+            plan_version=item.plan_id,
+            period_start=item.period.start,
+            period_end=item.period.end,
+        )
+
+    @staticmethod
+    def from_charge(charge: SubscriptionCharge) -> ItemOut:
+        return ItemOut(
+            kind=charge.kind,
+            description=charge.description,
+            amount=Money(charge.amount, charge.currency).rounded().amount,
+            currency=charge.currency,
+            quantity=charge.quantity.normalize(),
+            plan_version=charge.plan_version,
+            period_start=charge.period_start,
+            period_end=charge.period_end,
+        )
+
+
+class ScheduledChangeOut(Schema):
+    type: Literal["plan_change", "cancellation", "pause", "resume"]
+    effective_at: datetime | None
+    plan_version: str | None = None
+    quantity: DecimalString | None = None
+
+
+class AddOnOut(Schema):
+    addon: str
+    quantity: DecimalString
+
+
+class SubscriptionOut(Schema):
+    id: str
+    object: str = "subscription"
+    livemode: bool
+    customer: str
+    plan: str
+    plan_version: str
+    status: str
+    quantity: DecimalString
+    currency: str
+    recurring_price: DecimalString
+    timezone: str
+    started_at: datetime
+    current_period_start: datetime | None
+    current_period_end: datetime | None
+    next_billing_at: datetime | None
+    trial_end: datetime | None
+    contract_start: datetime | None
+    contract_end: datetime | None
+    earliest_cancellation_at: datetime | None
+    cancel_at: datetime | None
+    cancelled_at: datetime | None
+    ended_at: datetime | None
+    paused_at: datetime | None
+    resume_at: datetime | None
+    scheduled_changes: list[ScheduledChangeOut]
+    coupon: str | None
+    addons: list[AddOnOut]
+    metadata: dict[str, Any]
+    created_at: datetime
+
+
+class ChangeOut(Schema):
+    object: str = "subscription_change"
+    direction: str | None
+    effective_at: datetime | None
+    items: list[ItemOut]
+    total: MoneyOut
+    subscription: SubscriptionOut
+
+
+class MigrationOut(Schema):
+    object: str = "plan_migration"
+    migrated: list[str]
+    skipped: list[dict[str, str]]
+
+
+def scheduled_changes(state: lifecycle.Subscription) -> list[ScheduledChangeOut]:
+    changes: list[ScheduledChangeOut] = []
+    if state.scheduled_change is not None and state.current_period is not None:
+        changes.append(
+            ScheduledChangeOut(
+                type="plan_change",
+                effective_at=state.current_period.end,
+                plan_version=state.scheduled_change.plan.plan_id,
+                quantity=state.scheduled_change.quantity.normalize(),
+            )
+        )
+    if state.pause is not None:
+        if state.status is not lifecycle.SubscriptionStatus.PAUSED:
+            changes.append(ScheduledChangeOut(type="pause", effective_at=state.pause.paused_at))
+        if state.pause.resume_at is not None:
+            changes.append(ScheduledChangeOut(type="resume", effective_at=state.pause.resume_at))
+    if state.cancel_at is not None and not state.is_terminal:
+        changes.append(ScheduledChangeOut(type="cancellation", effective_at=state.cancel_at))
+    return sorted(changes, key=lambda change: (change.effective_at is None, change.effective_at))
+
+
+def subscription_out(
+    subscription: Subscription, state: lifecycle.Subscription, now: datetime, plans: Mapping[str, str]
+) -> SubscriptionOut:
+    """The API view of ``state``; ``plans`` maps plan version ids to their plan's id."""
+    period = state.current_period
+    earliest = None if state.is_terminal else lifecycle.earliest_cancellation(state, max(now, state.as_of))
+    return SubscriptionOut(
+        id=subscription.public_id,
+        livemode=subscription.livemode,
+        customer=subscription.customer.public_id,
+        plan=plans[state.plan.plan_id],
+        plan_version=state.plan.plan_id,
+        status=state.status.value,
+        quantity=state.quantity.normalize(),
+        currency=state.plan.currency,
+        recurring_price=state.plan.recurring_price.amount,
+        timezone=state.timezone,
+        started_at=state.started_at,
+        current_period_start=period.start if period else None,
+        current_period_end=period.end if period else None,
+        next_billing_at=lifecycle.next_event_at(state),
+        trial_end=state.trial_end,
+        contract_start=state.contract_start,
+        contract_end=state.contract_end,
+        earliest_cancellation_at=earliest,
+        cancel_at=state.cancel_at,
+        cancelled_at=state.cancelled_at,
+        ended_at=state.ended_at,
+        paused_at=state.pause.paused_at
+        if state.pause and state.status is lifecycle.SubscriptionStatus.PAUSED
+        else None,
+        resume_at=state.pause.resume_at if state.pause else None,
+        scheduled_changes=scheduled_changes(state),
+        coupon=subscription.coupon.code if subscription.coupon else None,
+        addons=[
+            AddOnOut(addon=a.addon.public_id, quantity=a.quantity.normalize())
+            for a in subscription.addons.all()
+        ],
+        metadata=subscription.metadata,
+        created_at=subscription.created_at,
+    )

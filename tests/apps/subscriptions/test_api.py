@@ -1,0 +1,325 @@
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from tests.support import ApiClient
+from turnus.core.clock import FrozenClock, use_clock
+from turnus.core.models import AuditEvent
+from turnus.engine.money import Money
+from turnus.engine.periods import Period
+from turnus.engine.proration import ProrationMode, change_proration
+
+pytestmark = pytest.mark.django_db
+
+START = datetime(2026, 3, 10, 9, 30, tzinfo=UTC)
+
+
+@pytest.fixture
+def clock():
+    frozen = FrozenClock(START)
+    with use_clock(frozen):
+        yield frozen
+
+
+def _plan(api: ApiClient, product: str, code: str, price: str, **extra) -> str:
+    body = {
+        "code": code,
+        "product": product,
+        "name_en": code.title(),
+        "name_de": code.title(),
+        "currency": "EUR",
+        "interval": {"unit": "month", "count": 1},
+        "charges": [
+            {
+                "code": "base",
+                "name_en": "Base fee",
+                "name_de": "Grundgebühr",
+                "kind": "recurring",
+                "price": {"model": "per_unit", "unit_price": price},
+            }
+        ],
+        **extra,
+    }
+    response = api.post("/v1/plans", body)
+    assert response.status_code == 201, response.json()
+    return response.json()["id"]
+
+
+@pytest.fixture
+def catalogue(api, clock):
+    product = api.post("/v1/products", {"name_en": "Cloud", "name_de": "Cloud"}).json()["id"]
+    customer = api.post(
+        "/v1/customers",
+        {
+            "name": "Erika Mustermann",
+            "email": "erika@example.com",
+            "address_line1": "Weg 1",
+            "postal_code": "10115",
+            "city": "Berlin",
+            "country": "DE",
+            "timezone": "Europe/Berlin",
+        },
+    )
+    assert customer.status_code == 201, customer.json()
+    return {
+        "product": product,
+        "customer": customer.json()["id"],
+        "basic": _plan(api, product, "basic", "10.00"),
+        "pro": _plan(api, product, "pro", "20.00"),
+        "yearly_contract": _plan(
+            api,
+            product,
+            "contract",
+            "30.00",
+            contract={
+                "initial_term": {"unit": "month", "count": 12},
+                "initial_notice": {"unit": "month"},
+                "renewal_term": {"unit": "month"},
+                "renewal_notice": {"unit": "week", "count": 2},
+            },
+        ),
+    }
+
+
+def _subscribe(api, catalogue, plan="basic", **extra):
+    response = api.post(
+        "/v1/subscriptions", {"customer": catalogue["customer"], "plan": catalogue[plan], **extra}
+    )
+    assert response.status_code == 201, response.json()
+    return response.json()
+
+
+def test_a_subscription_starts_at_local_midnight_and_charges_its_first_period(api, catalogue):
+    sub = _subscribe(api, catalogue, quantity="2")
+    assert sub["id"].startswith("sub_")
+    assert sub["status"] == "active"
+    assert sub["current_period_start"] == "2026-03-09T23:00:00Z"
+    assert sub["current_period_end"] == "2026-04-09T22:00:00Z"
+    assert sub["quantity"] == "2"
+    assert sub["recurring_price"] == "10.00"
+    charges = api.get(f"/v1/subscriptions/{sub['id']}/pending_charges").json()
+    assert [(c["kind"], c["amount"]) for c in charges] == [("recurring", "20.00")]
+    events = AuditEvent.objects.filter(object_id=sub["id"]).values_list("action", flat=True)
+    assert "subscription.created" in events
+
+
+def test_an_upgrade_now_credits_the_unused_part_and_charges_the_new_plan_as_the_engine_quotes(
+    api, catalogue, clock
+):
+    sub = _subscribe(api, catalogue)
+    clock.advance(timedelta(days=10))
+    preview = api.post(f"/v1/subscriptions/{sub['id']}/preview_change", {"plan": catalogue["pro"]}).json()
+    assert preview["direction"] == "upgrade"
+    period = Period(datetime(2026, 3, 9, 23, tzinfo=UTC), datetime(2026, 4, 9, 22, tzinfo=UTC))
+    quote = change_proration(
+        Money("10.00", "EUR"), Money("20.00", "EUR"), period, clock.now(), ProrationMode.DAY, "Europe/Berlin"
+    )
+    amounts = {item["kind"]: Decimal(item["amount"]) for item in preview["items"]}
+    assert amounts == {"proration_credit": -quote.credit.amount, "proration_charge": quote.charge.amount}
+    assert Decimal(preview["total"]["amount"]) == quote.charge.amount - quote.credit.amount
+    assert len(api.get(f"/v1/subscriptions/{sub['id']}/pending_charges").json()) == 1
+
+    changed = api.post(f"/v1/subscriptions/{sub['id']}/change", {"plan": catalogue["pro"]}).json()
+    assert [i["amount"] for i in changed["items"]] == [i["amount"] for i in preview["items"]]
+    assert changed["subscription"]["plan"] == catalogue["pro"]
+    pending = api.get(f"/v1/subscriptions/{sub['id']}/pending_charges").json()
+    assert [c["kind"] for c in pending] == ["recurring", "proration_credit", "proration_charge"]
+
+
+def test_a_downgrade_waits_for_the_period_end(api, catalogue, clock):
+    sub = _subscribe(api, catalogue, plan="pro")
+    changed = api.post(f"/v1/subscriptions/{sub['id']}/change", {"plan": catalogue["basic"]}).json()
+    assert changed["direction"] == "downgrade"
+    assert changed["items"] == []
+    assert changed["effective_at"] == "2026-04-09T22:00:00Z"
+    scheduled = api.get(f"/v1/subscriptions/{sub['id']}/scheduled_changes").json()
+    assert [(s["type"], s["effective_at"]) for s in scheduled] == [("plan_change", "2026-04-09T22:00:00Z")]
+    clock.set(datetime(2026, 4, 10, 12, tzinfo=UTC))
+    shown = api.get(f"/v1/subscriptions/{sub['id']}").json()
+    assert shown["plan"] == catalogue["basic"]
+    assert shown["current_period_start"] == "2026-04-09T22:00:00Z"
+    assert shown["scheduled_changes"] == []
+
+
+def test_a_quantity_change_now_is_prorated(api, catalogue, clock):
+    sub = _subscribe(api, catalogue, quantity="1")
+    clock.advance(timedelta(days=15))
+    changed = api.post(f"/v1/subscriptions/{sub['id']}/change", {"quantity": "3", "effective": "now"}).json()
+    assert changed["direction"] == "upgrade"
+    assert changed["subscription"]["quantity"] == "3"
+    assert Decimal(changed["total"]["amount"]) > 0
+
+
+def test_pause_and_resume(api, catalogue, clock):
+    sub = _subscribe(api, catalogue)
+    clock.advance(timedelta(days=5))
+    paused = api.post(f"/v1/subscriptions/{sub['id']}/pause", {}).json()
+    assert paused["status"] == "paused"
+    assert paused["paused_at"] is not None
+    clock.advance(timedelta(days=20))
+    resumed = api.post(f"/v1/subscriptions/{sub['id']}/resume", {}).json()
+    assert resumed["status"] == "active"
+    assert resumed["current_period_end"] > sub["current_period_end"]
+
+
+def test_a_pause_with_a_resume_date_is_listed_as_scheduled(api, catalogue, clock):
+    sub = _subscribe(api, catalogue)
+    resume_at = (START + timedelta(days=7)).isoformat()
+    paused = api.post(f"/v1/subscriptions/{sub['id']}/pause", {"resume_at": resume_at}).json()
+    assert [s["type"] for s in paused["scheduled_changes"]] == ["resume"]
+
+
+def test_cancel_at_period_end_then_reactivate(api, catalogue):
+    sub = _subscribe(api, catalogue)
+    cancelled = api.post(f"/v1/subscriptions/{sub['id']}/cancel", {"mode": "period_end"}).json()
+    assert cancelled["cancel_at"] == "2026-04-09T22:00:00Z"
+    assert cancelled["status"] == "active"
+    reactivated = api.post(f"/v1/subscriptions/{sub['id']}/reactivate", {}).json()
+    assert reactivated["cancel_at"] is None
+
+
+def test_cancel_now_ends_the_subscription(api, catalogue, clock):
+    sub = _subscribe(api, catalogue)
+    clock.advance(timedelta(days=3))
+    cancelled = api.post(f"/v1/subscriptions/{sub['id']}/cancel", {"mode": "now"}).json()
+    assert cancelled["status"] == "cancelled"
+    refused = api.post(f"/v1/subscriptions/{sub['id']}/pause", {})
+    assert refused.status_code == 409
+    assert refused.json()["code"] == "invalid_transition"
+
+
+def test_cancel_at_contract_end_respects_the_notice_period(api, catalogue, clock):
+    sub = _subscribe(api, catalogue, plan="yearly_contract")
+    assert sub["contract_end"] == "2027-03-09T23:00:00Z"
+    assert sub["earliest_cancellation_at"] == "2027-03-09T23:00:00Z"
+    cancelled = api.post(f"/v1/subscriptions/{sub['id']}/cancel", {"mode": "contract_end"}).json()
+    assert cancelled["cancel_at"] == "2027-03-09T23:00:00Z"
+
+
+def test_a_cancellation_too_late_for_the_notice_runs_to_the_next_term(api, catalogue, clock):
+    sub = _subscribe(api, catalogue, plan="yearly_contract")
+    clock.set(datetime(2027, 2, 20, tzinfo=UTC))
+    cancelled = api.post(f"/v1/subscriptions/{sub['id']}/cancel", {"mode": "contract_end"}).json()
+    assert cancelled["cancel_at"] == "2027-04-09T22:00:00Z"
+
+
+@pytest.mark.parametrize(
+    ("action", "body"),
+    [("resume", {}), ("reactivate", {})],
+)
+def test_transitions_that_do_not_apply_are_409_with_the_reason(api, catalogue, action, body):
+    sub = _subscribe(api, catalogue)
+    response = api.post(f"/v1/subscriptions/{sub['id']}/{action}", body)
+    assert response.status_code == 409
+    assert response["Content-Type"] == "application/problem+json"
+    assert response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "field"),
+    [
+        ({"quantity": "-1"}, 422, "quantity"),
+        ({"quantity": 1.5}, 422, "quantity"),
+        ({"quantity": "1.5"}, 422, "quantity"),
+        ({"trial_days": -3}, 422, "trial_days"),
+        ({"colour": "red"}, 422, "colour"),
+        ({"plan": "plan_00000000000000000000000000"}, 404, "plan"),
+        ({"customer": "cus_00000000000000000000000000"}, 404, "customer"),
+        ({"start_at": "2020-01-01T00:00:00Z"}, 422, "start_at"),
+        ({"start_at": "2027-01-01T00:00:00"}, 422, "start_at"),
+        ({"coupon": "NOPE"}, 404, "coupon"),
+    ],
+)
+def test_bad_subscription_requests_name_the_field_and_write_nothing(api, catalogue, body, status, field):
+    payload = {"customer": catalogue["customer"], "plan": catalogue["basic"], **body}
+    response = api.post("/v1/subscriptions", payload)
+    assert response.status_code == status, response.json()
+    assert response.json()["errors"][0]["field"] == field
+    assert api.get("/v1/subscriptions").json()["data"] == []
+
+
+def test_an_archived_plan_takes_no_new_subscriptions(api, catalogue):
+    api.post(f"/v1/plans/{catalogue['basic']}/archive", {})
+    response = api.post("/v1/subscriptions", {"customer": catalogue["customer"], "plan": catalogue["basic"]})
+    assert response.status_code == 409
+
+
+def test_another_tenant_and_the_other_mode_see_404_and_change_nothing(api, catalogue, make_tenant):
+    sub = _subscribe(api, catalogue)
+    for stranger in (ApiClient(make_tenant()), ApiClient(api.tenant, livemode=True)):
+        assert stranger.get(f"/v1/subscriptions/{sub['id']}").status_code == 404
+        for action, body in [("cancel", {"mode": "now"}), ("pause", {}), ("change", {"quantity": "5"})]:
+            assert stranger.post(f"/v1/subscriptions/{sub['id']}/{action}", body).status_code == 404
+        foreign = stranger.post(
+            "/v1/subscriptions", {"customer": catalogue["customer"], "plan": catalogue["basic"]}
+        )
+        assert foreign.status_code == 404
+    assert api.get(f"/v1/subscriptions/{sub['id']}").json()["status"] == "active"
+
+
+def test_a_repeated_create_with_the_same_idempotency_key_makes_one_subscription(api, catalogue):
+    body = {"customer": catalogue["customer"], "plan": catalogue["basic"]}
+    first = api.post("/v1/subscriptions", body, headers={"Idempotency-Key": "sub-1"})
+    second = api.post("/v1/subscriptions", body, headers={"Idempotency-Key": "sub-1"})
+    assert first.json()["id"] == second.json()["id"]
+    assert len(api.get("/v1/subscriptions").json()["data"]) == 1
+
+
+def test_migrating_a_plan_moves_subscribers_to_its_new_version(api, catalogue):
+    sub = _subscribe(api, catalogue)
+    edited = api.post(
+        f"/v1/plans/{catalogue['basic']}",
+        {
+            "charges": [
+                {
+                    "code": "base",
+                    "name_en": "Base",
+                    "name_de": "Basis",
+                    "kind": "recurring",
+                    "price": {"model": "per_unit", "unit_price": "12.00"},
+                }
+            ]
+        },
+    ).json()
+    assert edited["version"] == 2
+    assert api.get(f"/v1/subscriptions/{sub['id']}").json()["recurring_price"] == "10.00"
+    migration = api.post(f"/v1/plans/{catalogue['basic']}/migrate", {"effective": "now"}).json()
+    assert migration["migrated"] == [sub["id"]]
+    shown = api.get(f"/v1/subscriptions/{sub['id']}").json()
+    assert (shown["plan_version"], shown["recurring_price"]) == (edited["version_id"], "12.00")
+
+
+def test_a_coupon_is_redeemed_once_per_subscription_up_to_its_limit(api, catalogue):
+    api.post(
+        "/v1/coupons",
+        {
+            "code": "WELCOME",
+            "name": "Welcome",
+            "kind": "percentage",
+            "value": "10",
+            "duration": "once",
+            "max_redemptions": 1,
+        },
+    )
+    sub = _subscribe(api, catalogue, coupon="WELCOME")
+    assert sub["coupon"] == "WELCOME"
+    second = api.post(
+        "/v1/subscriptions",
+        {"customer": catalogue["customer"], "plan": catalogue["basic"], "coupon": "WELCOME"},
+    )
+    assert second.status_code == 409
+    assert second.json()["code"] == "coupon_exhausted"
+    assert len(api.get("/v1/subscriptions").json()["data"]) == 1
+
+
+def test_subscriptions_list_filters_by_customer_status_and_plan(api, catalogue):
+    basic = _subscribe(api, catalogue)
+    pro = _subscribe(api, catalogue, plan="pro")
+    api.post(f"/v1/subscriptions/{pro['id']}/cancel", {"mode": "now"})
+    active = api.get("/v1/subscriptions", {"status": "active"}).json()["data"]
+    assert [s["id"] for s in active] == [basic["id"]]
+    by_plan = api.get("/v1/subscriptions", {"plan": catalogue["pro"]}).json()["data"]
+    assert [s["id"] for s in by_plan] == [pro["id"]]
+    by_customer = api.get("/v1/subscriptions", {"customer": catalogue["customer"]}).json()["data"]
+    assert {s["id"] for s in by_customer} == {basic["id"], pro["id"]}
