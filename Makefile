@@ -39,6 +39,7 @@ migrate: install
 	$(BIN)/turnus migrate --no-input -v 1
 
 run: migrate
+	$(BIN)/turnus demo load
 	$(BIN)/turnus serve --host $(HOST) --port $(PORT)
 
 lint: $(VENV)/.installed

@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "turnus.apps.catalog",
     "turnus.apps.customers",
     "turnus.apps.subscriptions",
+    "turnus.apps.demo",
 ]
 
 MIDDLEWARE = [
