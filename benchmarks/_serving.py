@@ -82,7 +82,8 @@ class Result:
         count = len(self.latencies)
         return (
             f"{label}: {count} requests in {self.elapsed:.1f} s = {count / self.elapsed:,.0f} req/s, "
-            f"p50 {self.percentile(0.50):.1f} ms, p99 {self.percentile(0.99):.1f} ms, statuses {self.statuses}"
+            f"p50 {self.percentile(0.50):.1f} ms, p99 {self.percentile(0.99):.1f} ms, "
+            f"statuses {self.statuses}"
         )
 
 
