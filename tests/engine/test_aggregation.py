@@ -56,6 +56,25 @@ def test_events_outside_the_period_are_ignored_and_the_end_is_exclusive() -> Non
     assert aggregate(SUM, records, MARCH) == {None: D(1)}
 
 
+def test_a_list_a_tuple_and_a_generator_of_records_aggregate_alike() -> None:
+    class TaggedRecord(UsageRecord):
+        __slots__ = ()
+
+    records = [
+        event(day(1), gb=2),
+        event(day(2), gb="0.5"),
+        event(day(3), gb=D("1.25")),
+        event(MARCH.end, gb=9),
+    ]
+    tagged = [TaggedRecord(record.timestamp, record.properties) for record in records]
+    for metric in (COUNT, SUM, Metric("peak_gb", Aggregation.MAX, "gb")):
+        expected = aggregate(metric, iter(records), MARCH)
+        assert aggregate(metric, records, MARCH) == expected
+        assert aggregate(metric, tuple(records), MARCH) == expected
+        assert aggregate(metric, tagged, MARCH) == expected
+    assert aggregate(SUM, records, MARCH) == {None: D("3.75")}
+
+
 def test_records_in_another_timezone_are_placed_by_their_instant() -> None:
     berlin_midnight = datetime(2025, 4, 1, 0, 30, tzinfo=timezone(timedelta(hours=2)))
     assert aggregate(COUNT, [event(berlin_midnight)], MARCH) == {None: D(1)}

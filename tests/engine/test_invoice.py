@@ -280,6 +280,8 @@ def test_a_unit_price_with_more_than_12_decimals_is_refused() -> None:
         (LineInput("x", 1.5, D(1), DE_19), InvalidAmount, "lines[0].quantity"),  # type: ignore[arg-type]
         (LineInput("x", D(1), D(1), DE_19, amount="abc"), InvalidAmount, "lines[0].amount"),  # type: ignore[arg-type]
         (LineInput("x", D(1), D(1), DE_19, period=(MARCH[1], MARCH[0])), InvalidInvoice, "lines[0].period"),
+        (LineInput("x", D(1), D(1), DE_19, period=MARCH[:1]), InvalidInvoice, "lines[0].period"),  # type: ignore[arg-type]
+        (LineInput("x", D(1), D(1), DE_19, period=list(MARCH)), InvalidInvoice, "lines[0].period"),  # type: ignore[arg-type]
         (
             LineInput("x", D(1), D(1), DE_19, period=(datetime(2025, 3, 1), datetime(2025, 4, 1))),  # noqa: DTZ001
             InvalidInvoice,

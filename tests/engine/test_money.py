@@ -129,3 +129,11 @@ def test_rounding_moves_an_amount_by_at_most_half_a_minor_unit(value):
 def test_sums_of_minor_units_are_exact(units, currency):
     total = money_sum([Money.from_minor_units(u, currency) for u in units], currency)
     assert total.to_minor_units() == sum(units)
+
+
+def test_an_error_can_carry_its_own_code_and_field():
+    from turnus.engine.errors import TurnusError
+
+    error = TurnusError("the order is malformed", field="order", code="malformed_order")
+    assert (error.code, error.field, error.message) == ("malformed_order", "order", "the order is malformed")
+    assert InvalidAmount("x").code == "invalid_amount"

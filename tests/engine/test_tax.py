@@ -209,6 +209,26 @@ def test_unknown_countries_supply_kinds_and_categories_are_refused() -> None:
         decide(tax_category="luxury")
 
 
+def test_memoised_decisions_still_refuse_bad_input_every_time() -> None:
+    assert decide() is decide()
+    for _ in range(2):
+        with pytest.raises(TaxError) as raised:
+            decide(buyer_country="ZZ")
+        assert raised.value.field == "buyer_country"
+
+
+def test_unhashable_arguments_are_decided_without_the_memo() -> None:
+    with pytest.raises(TaxError) as raised:
+        decide(seller_country=["DE"])
+    assert raised.value.field == "seller_country"
+
+
+def test_a_chosen_reduced_rate_is_kept_as_written() -> None:
+    arguments: dict[str, object] = {"tax_category": TaxCategory.REDUCED}
+    assert str(decide(**arguments, reduced_rate=D(7)).rate) == "7"
+    assert str(decide(**arguments, reduced_rate=D("7.0")).rate) == "7.0"
+
+
 def test_tax_decisions_validate_rate_against_category() -> None:
     assert TaxDecision(VatCategory("S"), "19").rate == D(19)  # type: ignore[arg-type]
     assert TaxDecision(VatCategory.S, D(19), "de").country == "DE"

@@ -32,6 +32,7 @@ from decimal import Decimal
 from enum import StrEnum
 from fractions import Fraction
 from types import MappingProxyType
+from typing import cast
 
 from turnus.engine.errors import InvalidAggregation, InvalidAmount
 from turnus.engine.money import EXACT, to_decimal
@@ -140,6 +141,10 @@ class UsageRecord:
         object.__setattr__(self, "properties", MappingProxyType(dict(self.properties)))
 
 
+_USAGE_RECORD_ONLY = frozenset({UsageRecord})
+_INT_ONLY = frozenset({int})
+
+
 def _text(record: UsageRecord, name: str) -> str | None:
     value = record.properties.get(name)
     if value is None:
@@ -179,8 +184,29 @@ def _groups(
 ) -> dict[GroupKey, list[UsageRecord]]:
     if not isinstance(period, Period):
         raise InvalidAggregation("period must be a Period", field="period")
-    groups: dict[GroupKey, list[UsageRecord]] = {}
     start, end, filters = period.start, period.end, metric.filters
+    groups: dict[GroupKey, list[UsageRecord]]
+    if metric.group_by is None and not filters and _exact_records(records):
+        members = [record for record in records if start <= record.timestamp < end]
+        groups = {None: members} if members else {}
+    else:
+        groups = _filtered_groups(metric, records, start, end)
+    if metric.aggregation in GAUGES:
+        for members in groups.values():
+            members.sort(key=_chronological)
+    return groups
+
+
+def _exact_records(records: Iterable[UsageRecord]) -> bool:
+    """Whether ``records`` is a list or tuple of nothing but ``UsageRecord`` instances (no subclasses)."""
+    return type(records) in (list, tuple) and _USAGE_RECORD_ONLY.issuperset(map(type, records))
+
+
+def _filtered_groups(
+    metric: Metric, records: Iterable[UsageRecord], start: datetime, end: datetime
+) -> dict[GroupKey, list[UsageRecord]]:
+    groups: dict[GroupKey, list[UsageRecord]] = {}
+    filters = metric.filters
     for record in records:
         if type(record) is not UsageRecord and not isinstance(record, UsageRecord):
             raise InvalidAggregation(
@@ -192,9 +218,6 @@ def _groups(
             continue
         key = None if metric.group_by is None else _text(record, metric.group_by)
         groups.setdefault(key, []).append(record)
-    if metric.aggregation in GAUGES:
-        for members in groups.values():
-            members.sort(key=_chronological)
     return groups
 
 
@@ -242,21 +265,28 @@ def _weighted_sum(name: str, members: list[UsageRecord], period: Period, start_v
     return _as_decimal(total / _microseconds(period.duration))
 
 
+def _sum(name: str, members: list[UsageRecord]) -> Decimal:
+    values = [record.properties.get(name) for record in members]
+    whole = 0
+    fractional = _ZERO
+    if _INT_ONLY.issuperset(map(type, values)):
+        whole = sum(cast("list[int]", values))
+    else:
+        for record, value in zip(members, values, strict=True):
+            if type(value) is int:
+                whole += value
+            else:
+                fractional = EXACT.add(fractional, _number(record, name))
+    return EXACT.add(fractional, Decimal(whole))
+
+
 def _value(metric: Metric, members: list[UsageRecord], period: Period, carried: Decimal | None) -> Decimal:
     name = metric.property or ""
     match metric.aggregation:
         case Aggregation.COUNT:
             return Decimal(len(members))
         case Aggregation.SUM:
-            whole = 0
-            fractional = _ZERO
-            for record in members:
-                value = record.properties.get(name)
-                if type(value) is int:
-                    whole += value
-                else:
-                    fractional = EXACT.add(fractional, _number(record, name))
-            return EXACT.add(fractional, Decimal(whole))
+            return _sum(name, members)
         case Aggregation.MAX:
             return max((_number(record, name) for record in members), default=_ZERO)
         case Aggregation.UNIQUE_COUNT:
@@ -272,9 +302,9 @@ def _value(metric: Metric, members: list[UsageRecord], period: Period, carried: 
 def _keys(
     metric: Metric, groups: Mapping[GroupKey, object], carried: Mapping[GroupKey, object]
 ) -> list[GroupKey]:
-    keys = {*groups, *carried}
     if metric.group_by is None:
-        keys.add(None)
+        return [None]
+    keys = {*groups, *carried}
     return sorted(keys, key=lambda key: (key is not None, key or ""))
 
 

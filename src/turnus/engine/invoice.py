@@ -68,8 +68,12 @@ _TAXABLE_AMOUNT_RULES: Mapping[VatCategory, str] = MappingProxyType(
 )
 
 
+_NO_METADATA: Mapping[str, str] = MappingProxyType({})
+_HUNDRED = Decimal(100)
+
+
 def _empty_metadata() -> Mapping[str, str]:
-    return MappingProxyType({})
+    return _NO_METADATA
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,7 +163,7 @@ class ComposedInvoice:
     prices_include_tax: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _PreparedLine:
     line: LineInput
     quantity: Decimal
@@ -170,11 +174,11 @@ class _PreparedLine:
 
 
 def _to_units(value: Decimal, digits: int) -> int:
-    return int(round_half_up(value, digits).scaleb(digits, context=EXACT))
+    return int(round_half_up(value, digits).scaleb(digits, EXACT))
 
 
 def _percent_of(amount: Decimal, percent: Decimal) -> Decimal:
-    return EXACT.divide(EXACT.multiply(amount, percent), Decimal(100))
+    return EXACT.divide(EXACT.multiply(amount, percent), _HUNDRED)
 
 
 def _vat_units(taxable_units: int, rate: Decimal) -> int:
@@ -196,6 +200,8 @@ def _split(total: int, weights: Sequence[int]) -> list[int]:
     """Split ``0 <= total <= sum(weights)`` in proportion to ``weights >= 0``, no part above its weight."""
     if total == 0:
         return [0] * len(weights)
+    if len(weights) == 1:
+        return [total]
     weight_sum = sum(weights)
     return _apportion(total, [Fraction(total * weight, weight_sum) for weight in weights])
 
@@ -211,47 +217,66 @@ def _category_sort_key(key: CategoryKey) -> tuple[int, Decimal]:
     return _CATEGORY_ORDER[key[0]], key[1]
 
 
+def _line_decimal(value: object, index: int, name: str, max_decimals: int | None = None) -> Decimal:
+    """``to_decimal`` of a line's field; its name is spelt out only when the value is no plain Decimal."""
+    if type(value) is Decimal and value.is_finite():
+        if max_decimals is None:
+            return value
+        exponent = value.as_tuple().exponent
+        if isinstance(exponent, int) and exponent >= -max_decimals:
+            return value
+    return to_decimal(value, field=f"lines[{index}].{name}", max_decimals=max_decimals)
+
+
 def _prepare_line(index: int, line: LineInput, digits: int, sign: int) -> _PreparedLine:
-    where = f"lines[{index}]"
     if not isinstance(line, LineInput):
-        raise InvalidInvoice(f"{where} is not a LineInput", field=where)
+        raise InvalidInvoice(f"lines[{index}] is not a LineInput", field=f"lines[{index}]")
     if not isinstance(line.description, str) or not line.description.strip():
-        raise InvalidInvoice(f"{where} needs a description", field=f"{where}.description")
+        raise InvalidInvoice(f"lines[{index}] needs a description", field=f"lines[{index}].description")
     if not isinstance(line.tax, TaxDecision):
-        raise InvalidInvoice(f"{where} has no tax decision", field=f"{where}.tax")
+        raise InvalidInvoice(f"lines[{index}] has no tax decision", field=f"lines[{index}].tax")
     if not isinstance(line.kind, str) or not line.kind:
-        raise InvalidInvoice(f"{where} needs a kind", field=f"{where}.kind")
-    quantity = to_decimal(line.quantity, field=f"{where}.quantity")
-    unit_price = to_decimal(
-        line.unit_price, field=f"{where}.unit_price", max_decimals=MAX_UNIT_PRICE_DECIMALS
-    )
+        raise InvalidInvoice(f"lines[{index}] needs a kind", field=f"lines[{index}].kind")
+    quantity = _line_decimal(line.quantity, index, "quantity")
+    unit_price = _line_decimal(line.unit_price, index, "unit_price", MAX_UNIT_PRICE_DECIMALS)
     if line.amount is None:
         exact = EXACT.multiply(quantity, unit_price)
     else:
-        exact = to_decimal(line.amount, field=f"{where}.amount")
-    if line.period is not None:
-        _check_period(line.period, f"{where}.period")
-    metadata = dict(line.metadata)
-    if not all(isinstance(key, str) and isinstance(value, str) for key, value in metadata.items()):
-        raise InvalidInvoice(f"{where} metadata keys and values must be strings", field=f"{where}.metadata")
-    return _PreparedLine(
-        line=line,
-        quantity=quantity if sign > 0 else EXACT.minus(quantity),
-        unit_price=unit_price,
-        units=_to_units(exact, digits) * sign,
-        key=(line.tax.category, line.tax.rate),
-        metadata=MappingProxyType(metadata),
+        exact = _line_decimal(line.amount, index, "amount")
+    if line.period is not None and not _is_period(line.period):
+        raise InvalidInvoice(
+            "a line period is a pair of aware datetimes with start < end", field=f"lines[{index}].period"
+        )
+    metadata = _snapshot(line.metadata, index)
+    if sign < 0:
+        quantity = EXACT.minus(quantity)
+    units = _to_units(exact, digits) * sign
+    return _PreparedLine(line, quantity, unit_price, units, (line.tax.category, line.tax.rate), metadata)
+
+
+def _is_period(period: object) -> bool:
+    if not isinstance(period, tuple) or len(period) != 2:
+        return False
+    start, end = period[0], period[1]
+    return (
+        isinstance(start, datetime)
+        and start.utcoffset() is not None
+        and isinstance(end, datetime)
+        and end.utcoffset() is not None
+        and start < end
     )
 
 
-def _check_period(period: object, where: str) -> None:
-    if not (
-        isinstance(period, tuple)
-        and len(period) == 2
-        and all(isinstance(bound, datetime) and bound.utcoffset() is not None for bound in period)
-        and period[0] < period[1]
-    ):
-        raise InvalidInvoice("a line period is a pair of aware datetimes with start < end", field=where)
+def _snapshot(metadata: Mapping[str, str], index: int) -> Mapping[str, str]:
+    """A read-only copy of a line's metadata, whose keys and values must be strings."""
+    if type(metadata) is MappingProxyType and not metadata:
+        return _NO_METADATA
+    copied = dict(metadata)
+    if not all(isinstance(key, str) and isinstance(value, str) for key, value in copied.items()):
+        raise InvalidInvoice(
+            f"lines[{index}] metadata keys and values must be strings", field=f"lines[{index}].metadata"
+        )
+    return MappingProxyType(copied)
 
 
 def _check_discounts(discounts: Sequence[Discount], currency: str) -> None:
@@ -276,7 +301,7 @@ def _apply_discounts(
     parts_per_discount: list[dict[CategoryKey, int]] = []
     usage: list[tuple[int, int]] = []
     for discount in discounts:
-        invoice_room = max(0, sum(base[key] - used[key] for key in keys))
+        invoice_room = max(0, sum([base[key] - used[key] for key in keys]))
         room = [max(0, min(discountable[key], base[key]) - used[key]) for key in keys]
         if discount.kind is DiscountKind.PERCENTAGE:
             wanted = [_to_units(_percent_of(Decimal(units), discount.value), 0) for units in room]
@@ -379,7 +404,7 @@ def _compose(
         allowance_units=allowance_units,
         usage=usage,
         rounding_units=rounding_units,
-        prepaid_units=_to_units(prepaid_amount, digits),
+        prepaid_units=_to_units(prepaid_amount, digits) if prepaid_amount else 0,
         prices_include_tax=prices_include_tax,
         credit_note_for=credit_note_for,
     )
@@ -400,8 +425,14 @@ def _assemble(
     prices_include_tax: bool,
     credit_note_for: str | None,
 ) -> ComposedInvoice:
+    amounts: dict[int, Money] = {}
+
     def money(units: int) -> Money:
-        return Money._unchecked(Decimal(units).scaleb(-digits), currency)
+        """``units`` minor units as Money; equal amounts of the invoice share one immutable Money."""
+        amount = amounts.get(units)
+        if amount is None:
+            amount = amounts[units] = Money._unchecked(Decimal(units).scaleb(-digits), currency)
+        return amount
 
     lines = tuple(
         InvoiceLine(
@@ -409,7 +440,7 @@ def _assemble(
             quantity=line.quantity,
             unit_price=(
                 round_half_up(
-                    EXACT.divide(EXACT.multiply(line.unit_price, Decimal(100)), Decimal(100) + line.key[1]),
+                    EXACT.divide(EXACT.multiply(line.unit_price, _HUNDRED), _HUNDRED + line.key[1]),
                     MAX_UNIT_PRICE_DECIMALS,
                 )
                 if prices_include_tax
@@ -434,8 +465,8 @@ def _assemble(
     breakdown: list[VatBreakdown] = []
     tax_total = 0
     for key in keys:
-        taxable = sum(net for line, net in zip(prepared, line_nets, strict=True) if line.key == key)
-        taxable -= sum(parts[key] for parts in allowance_units)
+        taxable = sum([net for line, net in zip(prepared, line_nets, strict=True) if line.key == key])
+        taxable -= sum([parts[key] for parts in allowance_units])
         tax_units = _vat_units(taxable, key[1])
         tax_total += tax_units
         breakdown.append(
@@ -449,7 +480,7 @@ def _assemble(
             )
         )
     line_total = sum(line_nets)
-    allowance_total = sum(sum(parts.values()) for parts in allowance_units)
+    allowance_total = sum([sum(parts.values()) for parts in allowance_units])
     grand_total = line_total - allowance_total + tax_total
     totals = Totals(
         line_total=money(line_total),

@@ -73,7 +73,7 @@ def _quantum(digits: int) -> Decimal:
 
 def round_half_up(value: Decimal, digits: int) -> Decimal:
     """Round ``value`` half-up ("kaufmännisch") to ``digits`` decimal places."""
-    return value.quantize(_quantum(digits), rounding=ROUND_HALF_UP, context=EXACT)
+    return value.quantize(_quantum(digits), ROUND_HALF_UP, EXACT)
 
 
 def check_currency(currency: object) -> str:
@@ -98,8 +98,8 @@ class Money:
     def _unchecked(cls, amount: Decimal, currency: str) -> Money:
         """Build from an amount and currency that are already known to be valid (the hot paths)."""
         money = object.__new__(cls)
-        object.__setattr__(money, "amount", amount)
-        object.__setattr__(money, "currency", currency)
+        _set_amount(money, amount)
+        _set_currency(money, currency)
         return money
 
     @classmethod
@@ -184,6 +184,11 @@ class Money:
 
     def __str__(self) -> str:
         return f"{self.amount} {self.currency}"
+
+
+# The slots' own setters: they fill a new frozen Money without going through its __setattr__.
+_set_amount = vars(Money)["amount"].__set__
+_set_currency = vars(Money)["currency"].__set__
 
 
 def money_sum(amounts: list[Money] | tuple[Money, ...], currency: str) -> Money:

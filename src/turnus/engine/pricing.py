@@ -576,6 +576,9 @@ PRICE_MODELS: Mapping[str, type[PriceModel]] = MappingProxyType(
 )
 
 
+_MODEL_CLASSES = frozenset(PRICE_MODELS.values())
+
+
 @dataclass(frozen=True, slots=True)
 class _Common:
     included_units: Decimal
@@ -707,11 +710,15 @@ def rate(
 
     Returns the exact, unrounded amount; round it where the invoice rounds (the line net amount).
     """
-    if not isinstance(price, PriceModel):
+    if type(price) not in _MODEL_CLASSES and not isinstance(price, PriceModel):
         raise InvalidPriceSpec(f"price must be a PriceModel, not {type(price).__name__}", field="price")
     check_currency(currency)
     amount_of_units = _quantity(quantity, "quantity")
-    amounts = tuple(_quantity(value, f"transactions[{index}]") for index, value in enumerate(transactions))
+    amounts = (
+        ()
+        if type(transactions) is tuple and not transactions
+        else tuple(_quantity(value, f"transactions[{index}]") for index, value in enumerate(transactions))
+    )
     if amounts and not isinstance(price, PercentagePrice):
         raise InvalidQuantity("transactions apply to percentage prices only", field="transactions")
     with localcontext(EXACT):
@@ -721,7 +728,7 @@ def rate(
         if free:
             components.append(RatingComponent(ComponentKind.INCLUDED_UNITS, free, _ZERO, _ZERO))
         components += price._components(amount_of_units, billable, amounts)
-        subtotal = sum((component.amount for component in components), _ZERO)
+        subtotal = sum([component.amount for component in components], _ZERO)
         total = subtotal
         if price.minimum is not None and subtotal < price.minimum:
             total = price.minimum
@@ -731,4 +738,4 @@ def rate(
             total = price.maximum
             cut = total - subtotal
             components.append(RatingComponent(ComponentKind.MAXIMUM, _ONE, cut, cut))
-    return Rating(Money(total, currency), amount_of_units, billable, tuple(components))
+    return Rating(Money._unchecked(total, currency), amount_of_units, billable, tuple(components))

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
+from functools import lru_cache
 from types import MappingProxyType
 from typing import Literal
 
@@ -511,7 +512,42 @@ def determine_vat(
     supply: Literal["services", "goods"] = "services",
     reduced_rate: Decimal | None = None,
 ) -> TaxDecision:
-    """Decide the VAT category, rate and exemption reason of one supply (see the module docstring)."""
+    """Decide the VAT category, rate and exemption reason of one supply (see the module docstring).
+
+    Memoised, as a pure function of small hashable values; calls with a ``reduced_rate`` (equal
+    rates may be written differently, 7 and 7.0) or with unhashable arguments are not.
+    """
+    supply_facts = (
+        seller_country,
+        buyer_country,
+        buyer_vat_id,
+        buyer_is_business,
+        tax_category,
+        supply_date,
+        seller_small_business,
+        oss,
+        supply,
+    )
+    if reduced_rate is None:
+        try:
+            return _memoised_decision(*supply_facts)
+        except TypeError:
+            pass
+    return _decide(*supply_facts, reduced_rate)
+
+
+def _decide(
+    seller_country: str,
+    buyer_country: str,
+    buyer_vat_id: str | None,
+    buyer_is_business: bool,
+    tax_category: TaxCategory,
+    supply_date: date,
+    seller_small_business: bool,
+    oss: bool,
+    supply: Literal["services", "goods"],
+    reduced_rate: Decimal | None,
+) -> TaxDecision:
     seller = check_country(seller_country, field="seller_country")
     buyer = check_country(buyer_country, field="buyer_country")
     category = TaxCategory(tax_category)
@@ -542,3 +578,29 @@ def determine_vat(
             return TaxDecision(VatCategory.K, Decimal(0), buyer, "VATEX-EU-IC", "intra_community_supply")
         return TaxDecision(VatCategory.AE, Decimal(0), buyer, "VATEX-EU-AE", "reverse_charge")
     return _rated(buyer if oss else seller, category, supply_date, reduced_rate)
+
+
+@lru_cache(maxsize=4096, typed=True)
+def _memoised_decision(
+    seller_country: str,
+    buyer_country: str,
+    buyer_vat_id: str | None,
+    buyer_is_business: bool,
+    tax_category: TaxCategory,
+    supply_date: date,
+    seller_small_business: bool,
+    oss: bool,
+    supply: Literal["services", "goods"],
+) -> TaxDecision:
+    return _decide(
+        seller_country,
+        buyer_country,
+        buyer_vat_id,
+        buyer_is_business,
+        tax_category,
+        supply_date,
+        seller_small_business,
+        oss,
+        supply,
+        None,
+    )
