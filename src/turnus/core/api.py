@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Generic, TypeVar
 
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
-from pydantic import BeforeValidator, ConfigDict, PlainSerializer, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BeforeValidator,
+    ConfigDict,
+    PlainSerializer,
+    WithJsonSchema,
+    field_validator,
+)
 
-from turnus.core.errors import FieldError, Problem, TurnusError, problem_for
+from turnus.core.errors import PROBLEM_CONTENT_TYPE, FieldError, Problem, TurnusError, problem_for
 from turnus.core.http import problem_response
 from turnus.core.scope import Scope
 
@@ -40,21 +49,110 @@ def _exact_decimal(value: Any) -> Decimal:
 DecimalString = Annotated[
     Decimal,
     BeforeValidator(_exact_decimal),
-    PlainSerializer(lambda value: format(value, "f"), return_type=str, when_used="json"),
+    PlainSerializer(lambda value: format(value, "f"), return_type=str),
     WithJsonSchema({"type": "string", "pattern": r"^-?[0-9]{1,18}(\.[0-9]{1,12})?$", "examples": ["19.99"]}),
 ]
 
 
+def contains_nul(value: Any) -> bool:
+    """Whether ``value`` holds a NUL character anywhere; databases (PostgreSQL) cannot store one."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(contains_nul(key) or contains_nul(item) for key, item in value.items())
+    if isinstance(value, list | tuple):
+        return any(contains_nul(item) for item in value)
+    return False
+
+
+def _to_utc(value: datetime) -> datetime:
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("the instant lies outside the supported range of years") from None
+
+
+#: An instant with an explicit UTC offset, converted to UTC on the way in.
+UtcDateTime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
+
+
 class InputSchema(Schema):
-    """Request bodies: unknown fields are refused, not ignored."""
+    """Request bodies: unknown fields are refused, not ignored; text never holds NUL characters."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*")
+    @classmethod
+    def _refuse_nul(cls, value: Any) -> Any:
+        if contains_nul(value):
+            raise ValueError("text must not contain NUL characters")
+        return value
 
 
 class ListResponse(Schema, Generic[T]):
     object: str = "list"
     data: list[T]
     has_more: bool
+
+
+class FieldErrorOut(Schema):
+    field: str
+    message: str
+    code: str
+
+
+class ProblemOut(Schema):
+    """An RFC 9457 problem: ``code`` is stable, ``errors`` names the offending fields."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+    errors: list[FieldErrorOut]
+    instance: str | None = None
+
+
+_PROBLEM_DESCRIPTIONS = {
+    400: "Malformed request (unreadable body or bad Idempotency-Key)",
+    401: "Missing, unknown or revoked secret key",
+    404: "No such object for this tenant and mode",
+    409: "The object's state forbids the request",
+    422: "Validation failed; `errors` names the fields",
+}
+
+
+def _problem_statuses(method: str, operation: dict[str, Any]) -> list[int]:
+    statuses = [422]
+    if operation.get("security"):
+        statuses.append(401)
+    if method != "get" or any(p.get("in") == "path" for p in operation.get("parameters", ())):
+        statuses.append(404)
+    if method != "get":
+        statuses.extend((400, 409))
+    return sorted(statuses)
+
+
+class ProblemAPI(NinjaAPI):
+    """A NinjaAPI whose OpenAPI document declares the problem+json answers every route can give."""
+
+    def get_openapi_schema(
+        self, *, path_prefix: str | None = None, path_params: dict[str, Any] | None = None
+    ) -> Any:
+        schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        problem = ProblemOut.model_json_schema(ref_template="#/components/schemas/{model}")
+        components.update(problem.pop("$defs", {}))
+        components["Problem"] = problem
+        content = {PROBLEM_CONTENT_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+        for path_item in schema.get("paths", {}).values():
+            for method, operation in path_item.items():
+                responses = operation.setdefault("responses", {})
+                for status in _problem_statuses(method, operation):
+                    responses.setdefault(
+                        status, {"description": _PROBLEM_DESCRIPTIONS[status], "content": content}
+                    )
+        return schema
 
 
 def scope_of(request: HttpRequest) -> Scope:

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from ninja import NinjaAPI
-
 from turnus.apps.catalog.api import router as catalog_router
 from turnus.apps.customers.api import router as customers_router
 from turnus.apps.subscriptions.api import router as subscriptions_router
 from turnus.apps.tenants.api import router as tenants_router
 from turnus.apps.tenants.auth import SecretKeyAuth
-from turnus.core.api import install_problem_handlers
+from turnus.core.api import ProblemAPI, install_problem_handlers
 
-api = NinjaAPI(
+api = ProblemAPI(
     title="Turnus API",
     version="1",
     description="Subscription management and recurring billing. Amounts are decimal strings with a "

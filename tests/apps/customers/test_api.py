@@ -228,3 +228,11 @@ def test_concurrent_creates_with_the_same_external_id_make_one_customer(make_ten
         thread.join()
     assert sorted(statuses) == [201] + [409] * (len(clients) - 1)
     assert Customer.objects.filter(external_id="user-race").count() == 1
+
+
+def test_created_filters_take_any_utc_offset_and_refuse_instants_beyond_the_calendar(api):
+    odd_offset = api.get("/v1/customers", {"created_gte": "0405-08-16T06:46:37-18:52"})
+    assert odd_offset.status_code == 200
+    beyond = api.get("/v1/customers", {"created_lte": "9999-12-31T23:00:00-05:00"})
+    assert beyond.status_code == 422
+    assert beyond.json()["errors"][0]["field"] == "created_lte"

@@ -9,7 +9,7 @@ from typing import Any, Literal
 from ninja import Schema
 from pydantic import Field
 
-from turnus.core.api import DecimalString, InputSchema
+from turnus.core.api import DecimalString, InputSchema, UtcDateTime
 
 TaxCategoryName = Literal["standard", "reduced", "zero", "exempt"]
 AggregationName = Literal["count", "sum", "max", "unique_count", "latest", "weighted_sum"]
@@ -328,7 +328,7 @@ class CouponIn(InputSchema):
     duration: Literal["once", "repeating", "forever"] = "once"
     periods: int | None = None
     max_redemptions: int | None = None
-    redeem_by: datetime | None = None
+    redeem_by: UtcDateTime | None = None
 
 
 class CouponOut(Resource):

@@ -6,10 +6,10 @@ from datetime import datetime
 from typing import Any, Literal
 
 from ninja import Schema
-from pydantic import AwareDatetime, Field, field_validator
+from pydantic import Field, field_validator
 
 from turnus.apps.customers.models import Customer
-from turnus.core.api import InputSchema
+from turnus.core.api import InputSchema, UtcDateTime
 from turnus.core.pagination import DEFAULT_LIMIT
 
 Locale = Literal["de", "en"]
@@ -105,5 +105,5 @@ class CustomerFilters(Schema):
     starting_after: str | None = None
     email: str | None = None
     external_id: str | None = None
-    created_gte: AwareDatetime | None = None
-    created_lte: AwareDatetime | None = None
+    created_gte: UtcDateTime | None = None
+    created_lte: UtcDateTime | None = None

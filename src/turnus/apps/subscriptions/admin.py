@@ -72,7 +72,7 @@ class SubscriptionAdmin(TenantScopedAdmin):
         "cancel_at",
         "livemode",
     )
-    list_filter = ("status", "livemode", "plan")
+    list_filter = ("status", "livemode", ("plan", admin.RelatedOnlyFieldListFilter))
     search_fields = ("public_id", "customer__name", "customer__email", "customer__public_id", "plan__code")
     list_select_related = ("customer", "plan")
     inlines = (AddOnInline, ChargeInline)

@@ -6,15 +6,14 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from ninja import Field, Schema
-from pydantic import AwareDatetime
 
 from turnus.apps.subscriptions.models import Subscription, SubscriptionCharge
-from turnus.core.api import DecimalString, InputSchema
+from turnus.core.api import DecimalString, InputSchema, UtcDateTime
 from turnus.engine import lifecycle
 from turnus.engine.money import Money
 
 
-class AddOnIn(InputSchema):
+class SubscriptionAddOnIn(InputSchema):
     addon: str = Field(min_length=1, max_length=40)
     quantity: DecimalString = Decimal(1)
 
@@ -23,10 +22,10 @@ class SubscriptionIn(InputSchema):
     customer: str = Field(min_length=1, max_length=40)
     plan: str = Field(min_length=1, max_length=40)
     quantity: DecimalString = Decimal(1)
-    start_at: AwareDatetime | None = None
+    start_at: UtcDateTime | None = None
     trial_days: int | None = Field(default=None, ge=0, le=730)
     coupon: str | None = Field(default=None, min_length=1, max_length=64)
-    addons: list[AddOnIn] = Field(default_factory=list, max_length=20)
+    addons: list[SubscriptionAddOnIn] = Field(default_factory=list, max_length=20)
     metadata: dict[str, str] = Field(default_factory=dict, max_length=50)
 
 
@@ -37,8 +36,8 @@ class ChangeIn(InputSchema):
 
 
 class PauseIn(InputSchema):
-    starts_at: AwareDatetime | None = None
-    resume_at: AwareDatetime | None = None
+    starts_at: UtcDateTime | None = None
+    resume_at: UtcDateTime | None = None
 
 
 class CancelIn(InputSchema):
@@ -102,7 +101,7 @@ class ScheduledChangeOut(Schema):
     quantity: DecimalString | None = None
 
 
-class AddOnOut(Schema):
+class SubscriptionAddOnOut(Schema):
     addon: str
     quantity: DecimalString
 
@@ -134,7 +133,7 @@ class SubscriptionOut(Schema):
     resume_at: datetime | None
     scheduled_changes: list[ScheduledChangeOut]
     coupon: str | None
-    addons: list[AddOnOut]
+    addons: list[SubscriptionAddOnOut]
     metadata: dict[str, Any]
     created_at: datetime
 
@@ -210,7 +209,7 @@ def subscription_out(
         scheduled_changes=scheduled_changes(state),
         coupon=subscription.coupon.code if subscription.coupon else None,
         addons=[
-            AddOnOut(addon=a.addon.public_id, quantity=a.quantity.normalize())
+            SubscriptionAddOnOut(addon=a.addon.public_id, quantity=a.quantity.normalize())
             for a in subscription.addons.all()
         ],
         metadata=subscription.metadata,

@@ -202,9 +202,6 @@ def create_subscription(
         )
     _store_items(scope, subscription, transition.items)
     _record_transition(scope, subscription, transition, None)
-    record(
-        scope, "subscription.created", "subscription", subscription.public_id, after=snapshot(subscription)
-    )
     return subscription
 
 

@@ -6,6 +6,9 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import GroupAdmin, UserAdmin
+from django.contrib.auth.models import Group
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
@@ -133,9 +136,23 @@ class ApiKeyAdmin(TenantScopedAdmin):
 
 @admin.register(StaffMembership)
 class StaffMembershipAdmin(TenantScopedAdmin):
+    """Only superusers manage memberships: staff could otherwise move themselves to another tenant."""
+
     list_display = ("user", "tenant")
 
     def has_module_permission(self, request: HttpRequest) -> bool:
+        return bool(request.user.is_superuser)
+
+    def has_view_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return bool(request.user.is_superuser)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return bool(request.user.is_superuser)
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return bool(request.user.is_superuser)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return bool(request.user.is_superuser)
 
 
@@ -145,3 +162,37 @@ class AuditEventAdmin(ReadOnlyAdmin):
     list_filter = ("livemode", "object_type", "action")
     search_fields = ("object_id", "actor", "request_id", "public_id")
     date_hierarchy = "created_at"
+
+
+class SuperuserOnlyAdmin:
+    """Users and groups span every tenant, so only superusers may see or change them."""
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return bool(request.user.is_active and request.user.is_superuser)
+
+    def has_view_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return self.has_module_permission(request)
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return self.has_module_permission(request)
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return self.has_module_permission(request)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return self.has_module_permission(request)
+
+
+class TenantUserAdmin(SuperuserOnlyAdmin, UserAdmin):  # type: ignore[type-arg]
+    pass
+
+
+class TenantGroupAdmin(SuperuserOnlyAdmin, GroupAdmin):
+    pass
+
+
+User = get_user_model()
+for model, model_admin in ((User, TenantUserAdmin), (Group, TenantGroupAdmin)):
+    if admin.site.is_registered(model):
+        admin.site.unregister(model)
+    admin.site.register(model, model_admin)

@@ -1,0 +1,95 @@
+"""Seeding for the project-wide tests: one object of every kind, through the API."""
+
+from __future__ import annotations
+
+from tests.support import ApiClient
+
+
+def _created(response) -> str:
+    assert response.status_code == 201, response.content
+    return str(response.json()["id"])
+
+
+def seed(api: ApiClient, tag: str = "") -> dict[str, str]:
+    """One object of every kind, made through the API with ``api``'s key; their ids by kind.
+
+    ``tag`` goes into every code and name, so that pages can be searched for another tenant's objects.
+    """
+    ids = {
+        "product": _created(api.post("/v1/products", {"name_en": f"Cloud{tag}", "name_de": f"Cloud{tag}"}))
+    }
+    ids["metric"] = _created(
+        api.post("/v1/billable_metrics", {"code": f"calls{tag}", "name_en": "Calls", "aggregation": "count"})
+    )
+    ids["plan"] = _created(
+        api.post(
+            "/v1/plans",
+            {
+                "code": f"basic{tag}",
+                "product": ids["product"],
+                "name_en": "Basic",
+                "name_de": "Basis",
+                "currency": "EUR",
+                "interval": {"unit": "month", "count": 1},
+                "charges": [
+                    {
+                        "code": "base",
+                        "name_en": "Base fee",
+                        "name_de": "Grundgebühr",
+                        "kind": "recurring",
+                        "price": {"model": "per_unit", "unit_price": "10.00"},
+                    },
+                    {
+                        "code": "calls",
+                        "name_en": "Calls",
+                        "name_de": "Aufrufe",
+                        "kind": "metered",
+                        "price": {"model": "per_unit", "unit_price": "0.01"},
+                        "metric": ids["metric"],
+                    },
+                ],
+            },
+        )
+    )
+    ids["addon"] = _created(
+        api.post(
+            "/v1/addons",
+            {
+                "code": f"support{tag}",
+                "name_en": "Support",
+                "name_de": "Support",
+                "currency": "EUR",
+                "price": {"model": "flat", "amount": "5.00"},
+                "interval": {"unit": "month"},
+            },
+        )
+    )
+    ids["coupon"] = _created(
+        api.post(
+            "/v1/coupons", {"code": f"WELCOME{tag}", "name": "Welcome", "kind": "percentage", "value": "10"}
+        )
+    )
+    ids["customer"] = _created(
+        api.post(
+            "/v1/customers",
+            {
+                "name": f"Erika Mustermann{tag}",
+                "email": "erika@example.com",
+                "address_line1": "Heidestraße 17",
+                "postal_code": "51147",
+                "city": "Köln",
+                "country": "DE",
+            },
+        )
+    )
+    ids["subscription"] = _created(
+        api.post(
+            "/v1/subscriptions",
+            {
+                "customer": ids["customer"],
+                "plan": ids["plan"],
+                "coupon": f"WELCOME{tag}",
+            },
+        )
+    )
+    return ids
