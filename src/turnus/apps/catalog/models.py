@@ -6,6 +6,7 @@ the methods named ``engine_*`` turn rows back into the engine's values.
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -188,6 +189,10 @@ class Plan(TenantOwned):
         return self.versions.order_by("-number")[0]
 
 
+_LOCKED_TERMS: dict[tuple[str, datetime], PlanTerms] = {}
+_LOCKED_TERMS_LIMIT = 10_000
+
+
 class PlanVersion(TenantOwned):
     """What a plan costs and the rules it follows from one version on. Locked once someone subscribes."""
 
@@ -285,7 +290,21 @@ class PlanVersion(TenantOwned):
         return {charge.code: charge.engine_price() for charge in self.ordered_charges()}
 
     def engine_terms(self) -> PlanTerms:
-        """The engine's view of this version; ``plan_id`` is the version's public id."""
+        """The engine's view of this version; ``plan_id`` is the version's public id.
+
+        A locked version never changes, so its terms are kept for the life of the process.
+        """
+        if self.locked_at is None:
+            return self._build_engine_terms()
+        key = (self.public_id, self.locked_at)
+        terms = _LOCKED_TERMS.get(key)
+        if terms is None:
+            if len(_LOCKED_TERMS) >= _LOCKED_TERMS_LIMIT:
+                _LOCKED_TERMS.clear()
+            terms = _LOCKED_TERMS[key] = self._build_engine_terms()
+        return terms
+
+    def _build_engine_terms(self) -> PlanTerms:
         price = self.recurring_charge().engine_price()
         if isinstance(price, FlatPrice):
             unit_amount = price.amount

@@ -99,8 +99,8 @@ def list_subscriptions(request: HttpRequest, filters: Query[SubscriptionFilters]
     scope = scope_of(request)
     queryset = (
         Subscription.objects.filter(tenant_id=scope.tenant_id, livemode=scope.livemode)
-        .select_related("customer", "plan", "plan_version", "scheduled_plan_version", "coupon")
-        .prefetch_related("addons__addon", "plan_version__charges", "scheduled_plan_version__charges")
+        .select_related("customer", "plan", "plan_version__plan")
+        .prefetch_related("addons__addon", "plan_version__charges")
     )
     if filters.customer:
         queryset = queryset.filter(customer__public_id=filters.customer)

@@ -65,14 +65,14 @@ def _in_scope(model: Any, scope: Scope, public_id: str, *, field: str, label: st
 
 
 def get_subscription(scope: Scope, public_id: str, *, lock: bool = False) -> Subscription:
-    queryset = Subscription.objects.select_related(
-        "customer", "plan", "plan_version", "scheduled_plan_version", "coupon"
-    )
+    queryset = Subscription.objects.select_related("customer", "plan_version__plan")
     if lock:
         queryset = queryset.select_for_update(of=("self",))
-    found = queryset.filter(tenant_id=scope.tenant_id, livemode=scope.livemode, public_id=public_id).first()
-    if found is None:
-        raise NotFound(f"no subscription {public_id}", field="id")
+    try:
+        found = queryset.get(tenant_id=scope.tenant_id, livemode=scope.livemode, public_id=public_id)
+    except Subscription.DoesNotExist:
+        raise NotFound(f"no subscription {public_id}", field="id") from None
+    found.plan = found.plan_version.plan
     return found
 
 

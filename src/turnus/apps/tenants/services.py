@@ -203,8 +203,7 @@ def revoke_api_key(tenant: Tenant, key_id: str, *, actor: Actor) -> ApiKey:
 def find_active_key(plaintext: str) -> ApiKey | None:
     if not plaintext.startswith(("sk_", "pk_")) or len(plaintext) > 64:
         return None
-    return (
-        ApiKey.objects.select_related("tenant")
-        .filter(key_hash=hash_key(plaintext), revoked_at__isnull=True)
-        .first()
-    )
+    try:
+        return ApiKey.objects.get(key_hash=hash_key(plaintext), revoked_at__isnull=True)
+    except ApiKey.DoesNotExist:
+        return None
