@@ -15,6 +15,7 @@ from django.utils.translation import gettext_lazy as _
 
 from turnus.apps.tenants import services
 from turnus.apps.tenants.models import ApiKey, StaffMembership, Tenant
+from turnus.core.audit import record
 from turnus.core.errors import TurnusError
 from turnus.core.models import AuditEvent
 from turnus.core.scope import Actor, ActorKind
@@ -115,7 +116,7 @@ class ApiKeyAdmin(TenantScopedAdmin):
 
     def save_model(self, request: HttpRequest, obj: ApiKey, form: forms.ModelForm, change: bool) -> None:  # type: ignore[type-arg]
         if change:
-            obj.save(update_fields=("name",))
+            services.rename_api_key(obj.tenant, obj.public_id, obj.name, actor=actor_of(request))
             return
         issued = services.create_api_key(
             obj.tenant, livemode=obj.livemode, kind=obj.kind, name=obj.name, actor=actor_of(request)
@@ -142,6 +143,30 @@ class StaffMembershipAdmin(TenantScopedAdmin):
 
     def has_module_permission(self, request: HttpRequest) -> bool:
         return bool(request.user.is_superuser)
+
+    def save_model(self, request: HttpRequest, obj: StaffMembership, form: Any, change: bool) -> None:
+        before = None
+        if change:
+            previous = StaffMembership.objects.select_related("tenant").get(pk=obj.pk)
+            before = {"user": previous.user.get_username(), "tenant": previous.tenant.public_id}
+        obj.save()
+        scope = services.system_scope(obj.tenant, actor=actor_of(request))
+        after = {"user": obj.user.get_username(), "tenant": obj.tenant.public_id}
+        record(
+            scope,
+            "staff_membership.updated" if change else "staff_membership.created",
+            "staff_membership",
+            str(obj.pk),
+            before=before,
+            after=after,
+        )
+
+    def delete_model(self, request: HttpRequest, obj: StaffMembership) -> None:
+        scope = services.system_scope(obj.tenant, actor=actor_of(request))
+        before = {"user": obj.user.get_username(), "tenant": obj.tenant.public_id}
+        membership_id = str(obj.pk)
+        obj.delete()
+        record(scope, "staff_membership.deleted", "staff_membership", membership_id, before=before)
 
     def has_view_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return bool(request.user.is_superuser)

@@ -200,10 +200,34 @@ def revoke_api_key(tenant: Tenant, key_id: str, *, actor: Actor) -> ApiKey:
     return key
 
 
+@transaction.atomic
+def rename_api_key(tenant: Tenant, key_id: str, name: str, *, actor: Actor) -> ApiKey:
+    try:
+        key = ApiKey.objects.select_for_update().get(tenant=tenant, public_id=key_id)
+    except ApiKey.DoesNotExist:
+        raise NotFound(f"no API key {key_id}", field="key") from None
+    if len(name) > 100:
+        raise ValidationFailed("a key name has at most 100 characters", field="name")
+    before = {"id": key.public_id, "name": key.name}
+    key.name = name
+    key.save(update_fields=("name",))
+    record(
+        Scope(tenant.pk, key.livemode, actor),
+        "api_key.updated",
+        "api_key",
+        key.public_id,
+        before=before,
+        after={"id": key.public_id, "name": name},
+    )
+    return key
+
+
 def find_active_key(plaintext: str) -> ApiKey | None:
     if not plaintext.startswith(("sk_", "pk_")) or len(plaintext) > 64:
         return None
     try:
-        return ApiKey.objects.get(key_hash=hash_key(plaintext), revoked_at__isnull=True)
+        return ApiKey.objects.only("public_id", "tenant_id", "livemode", "kind").get(
+            key_hash=hash_key(plaintext), revoked_at__isnull=True
+        )
     except ApiKey.DoesNotExist:
         return None
