@@ -266,7 +266,11 @@ def _weighted_sum(name: str, members: list[UsageRecord], period: Period, start_v
 
 
 def _sum(name: str, members: list[UsageRecord]) -> Decimal:
-    values = [record.properties.get(name) for record in members]
+    try:
+        # Indexing the read-only properties costs half of calling their .get on this hot loop.
+        values = [record.properties[name] for record in members]
+    except KeyError:
+        values = [record.properties.get(name) for record in members]  # _number reports the lacking one
     whole = 0
     fractional = _ZERO
     if _INT_ONLY.issuperset(map(type, values)):

@@ -38,6 +38,7 @@ from types import MappingProxyType
 
 from turnus.engine.discounts import Discount, DiscountKind
 from turnus.engine.errors import CurrencyMismatch, InvalidAmount, InvalidInvoice
+from turnus.engine.frozen import slot_init
 from turnus.engine.money import (
     EXACT,
     MAX_UNIT_PRICE_DECIMALS,
@@ -76,6 +77,7 @@ def _empty_metadata() -> Mapping[str, str]:
     return _NO_METADATA
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class LineInput:
     """One line to invoice; ``amount`` is the exact net (or gross) when it is not quantity x unit price."""
@@ -91,6 +93,7 @@ class LineInput:
     metadata: Mapping[str, str] = field(default_factory=_empty_metadata)
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class InvoiceLine:
     """A composed line; ``gross_amount`` is set when the invoice was composed from gross prices."""
@@ -106,6 +109,7 @@ class InvoiceLine:
     gross_amount: Money | None = None
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class Allowance:
     """A document-level allowance (BG-20): the part of one discount falling on one VAT category."""
@@ -116,6 +120,7 @@ class Allowance:
     amount: Money
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class VatBreakdown:
     """One VAT breakdown group (BG-23)."""
@@ -128,6 +133,7 @@ class VatBreakdown:
     note: str | None
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class Totals:
     """Document totals (BG-22): BT-106, BT-107, BT-109, BT-110, BT-112, BT-114, BT-113, BT-115."""
@@ -142,6 +148,7 @@ class Totals:
     amount_due: Money
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class DiscountUsage:
     """How much of a discount this invoice used, and what it could not use (capped at the base)."""
@@ -151,6 +158,7 @@ class DiscountUsage:
     unused: Money
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class ComposedInvoice:
     currency: str
@@ -181,8 +189,18 @@ def _percent_of(amount: Decimal, percent: Decimal) -> Decimal:
     return EXACT.divide(EXACT.multiply(amount, percent), _HUNDRED)
 
 
-def _vat_units(taxable_units: int, rate: Decimal) -> int:
-    return _to_units(_percent_of(Decimal(taxable_units), rate), 0)
+def _percent_units(units: int, percent: Decimal) -> int:
+    """``units x percent / 100`` rounded half-up (halves away from zero), in exact integer arithmetic.
+
+    Equal to rounding ``_percent_of(Decimal(units), percent)`` to a whole unit, at a quarter of the cost.
+    """
+    numerator, denominator = percent.as_integer_ratio()
+    exact = units * numerator
+    denominator *= 100
+    whole, remainder = divmod(abs(exact), denominator)
+    if 2 * remainder >= denominator:
+        whole += 1
+    return whole if exact >= 0 else -whole
 
 
 def _apportion(total: int, ideals: Sequence[Fraction]) -> list[int]:
@@ -210,7 +228,7 @@ def _net_from_gross(gross_units: int, rate: Decimal) -> int:
     """The net ``N`` with ``N + round(N x rate)`` nearest ``gross_units`` (exact when possible)."""
     estimate = math.floor(Fraction(gross_units) * 100 / (100 + Fraction(rate)))
     candidates = range(estimate - 3, estimate + 4)
-    return min(candidates, key=lambda net: (abs(net + _vat_units(net, rate) - gross_units), abs(net)))
+    return min(candidates, key=lambda net: (abs(net + _percent_units(net, rate) - gross_units), abs(net)))
 
 
 def _category_sort_key(key: CategoryKey) -> tuple[int, Decimal]:
@@ -304,7 +322,7 @@ def _apply_discounts(
         invoice_room = max(0, sum([base[key] - used[key] for key in keys]))
         room = [max(0, min(discountable[key], base[key]) - used[key]) for key in keys]
         if discount.kind is DiscountKind.PERCENTAGE:
-            wanted = [_to_units(_percent_of(Decimal(units), discount.value), 0) for units in room]
+            wanted = [_percent_units(units, discount.value) for units in room]
             requested = sum(wanted)
             applied = min(requested, invoice_room)
             parts = _split(applied, wanted)
@@ -361,7 +379,10 @@ def _compose(
     prepared = [_prepare_line(index, line, digits, sign) for index, line in enumerate(lines)]
     _check_consistent_reasons(prepared)
     _check_discounts(discounts, currency)
-    prepaid_amount = to_decimal(prepaid, field="prepaid", max_decimals=digits)
+    if type(prepaid) is Decimal and prepaid.is_zero():
+        prepaid_amount = prepaid  # the usual case, valid in any currency: spares to_decimal's digit check
+    else:
+        prepaid_amount = to_decimal(prepaid, field="prepaid", max_decimals=digits)
     if prepaid_amount < 0:
         raise InvalidAmount("prepaid cannot be negative", field="prepaid")
 
@@ -385,7 +406,7 @@ def _compose(
             lines_net = _net_from_gross(base[key], rate)
             taxable_gross = base[key] - gross_allowance
             taxable_net = _net_from_gross(taxable_gross, rate)
-            rounding_units += taxable_gross - taxable_net - _vat_units(taxable_net, rate)
+            rounding_units += taxable_gross - taxable_net - _percent_units(taxable_net, rate)
             members = [index for index, line in enumerate(prepared) if line.key == key]
             ideals = [Fraction(prepared[index].units) * 100 / (100 + Fraction(rate)) for index in members]
             for index, net in zip(members, _apportion(lines_net, ideals), strict=True):
@@ -434,76 +455,85 @@ def _assemble(
             amount = amounts[units] = Money._unchecked(Decimal(units).scaleb(-digits), currency)
         return amount
 
+    # Output objects are built positionally, in field order, and tuples from list comprehensions
+    # rather than generators: both are cheaper on this hot path.
     lines = tuple(
-        InvoiceLine(
-            description=line.line.description,
-            quantity=line.quantity,
-            unit_price=(
-                round_half_up(
-                    EXACT.divide(EXACT.multiply(line.unit_price, _HUNDRED), _HUNDRED + line.key[1]),
-                    MAX_UNIT_PRICE_DECIMALS,
-                )
-                if prices_include_tax
-                else line.unit_price
-            ),
-            net_amount=money(net),
-            tax=line.line.tax,
-            kind=line.line.kind,
-            period=line.line.period,
-            metadata=line.metadata,
-            gross_amount=money(line.units) if prices_include_tax else None,
-        )
-        for line, net in zip(prepared, line_nets, strict=True)
+        [
+            InvoiceLine(
+                line.line.description,
+                line.quantity,
+                (
+                    round_half_up(
+                        EXACT.divide(EXACT.multiply(line.unit_price, _HUNDRED), _HUNDRED + line.key[1]),
+                        MAX_UNIT_PRICE_DECIMALS,
+                    )
+                    if prices_include_tax
+                    else line.unit_price
+                ),
+                money(net),
+                line.line.tax,
+                line.line.kind,
+                line.line.period,
+                line.metadata,
+                money(line.units) if prices_include_tax else None,
+            )
+            for line, net in zip(prepared, line_nets, strict=True)
+        ]
     )
     allowances = tuple(
-        Allowance(discount.code, key[0], key[1], money(parts[key]))
-        for discount, parts in zip(discounts, allowance_units, strict=True)
-        for key in keys
-        if parts[key]
+        [
+            Allowance(discount.code, key[0], key[1], money(parts[key]))
+            for discount, parts in zip(discounts, allowance_units, strict=True)
+            for key in keys
+            if parts[key]
+        ]
     )
-    taxes = {line.key: line.line.tax for line in prepared}
+    taxable = dict.fromkeys(keys, 0)
+    taxes: dict[CategoryKey, TaxDecision] = {}
+    for line, net in zip(prepared, line_nets, strict=True):
+        taxable[line.key] += net
+        taxes[line.key] = line.line.tax
+    allowance_total = 0
+    for parts in allowance_units:
+        for key, part in parts.items():
+            taxable[key] -= part
+            allowance_total += part
     breakdown: list[VatBreakdown] = []
     tax_total = 0
-    for key in keys:
-        taxable = sum([net for line, net in zip(prepared, line_nets, strict=True) if line.key == key])
-        taxable -= sum([parts[key] for parts in allowance_units])
-        tax_units = _vat_units(taxable, key[1])
+    for key, units in taxable.items():
+        tax_units = _percent_units(units, key[1])
         tax_total += tax_units
+        tax = taxes[key]
         breakdown.append(
-            VatBreakdown(
-                category=key[0],
-                rate=key[1],
-                taxable_amount=money(taxable),
-                tax_amount=money(tax_units),
-                reason_code=taxes[key].reason_code,
-                note=taxes[key].note,
-            )
+            VatBreakdown(key[0], key[1], money(units), money(tax_units), tax.reason_code, tax.note)
         )
     line_total = sum(line_nets)
-    allowance_total = sum([sum(parts.values()) for parts in allowance_units])
     grand_total = line_total - allowance_total + tax_total
     totals = Totals(
-        line_total=money(line_total),
-        allowance_total=money(allowance_total),
-        tax_exclusive=money(line_total - allowance_total),
-        tax_total=money(tax_total),
-        grand_total=money(grand_total),
-        rounding_amount=money(rounding_units),
-        prepaid=money(prepaid_units),
-        amount_due=money(grand_total + rounding_units - prepaid_units),
+        money(line_total),
+        money(allowance_total),
+        money(line_total - allowance_total),  # tax exclusive
+        money(tax_total),
+        money(grand_total),
+        money(rounding_units),
+        money(prepaid_units),
+        money(grand_total + rounding_units - prepaid_units),  # amount due
     )
-    return ComposedInvoice(
-        currency=currency,
-        lines=lines,
-        allowances=allowances,
-        vat_breakdown=tuple(breakdown),
-        totals=totals,
-        credit_note_for=credit_note_for,
-        discount_usage=tuple(
+    discount_usage = tuple(
+        [
             DiscountUsage(discount.code, money(applied), money(unused))
             for discount, (applied, unused) in zip(discounts, usage, strict=True)
-        ),
-        prices_include_tax=prices_include_tax,
+        ]
+    )
+    return ComposedInvoice(
+        currency,
+        lines,
+        allowances,
+        tuple(breakdown),
+        totals,
+        credit_note_for,
+        discount_usage,
+        prices_include_tax,
     )
 
 
