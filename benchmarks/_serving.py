@@ -39,7 +39,7 @@ def server_env(database_url: str, var_dir: Path) -> dict[str, str]:
 
 
 @contextmanager
-def serving(env: dict[str, str], *, workers: int = 2, threads: int = 4) -> Iterator[int]:
+def serving(env: dict[str, str], *, workers: int = 2, threads: int = 2) -> Iterator[int]:
     """Serve Turnus with granian on a free port while the block runs; yields the port."""
     port = free_port()
     process = subprocess.Popen(
@@ -98,3 +98,68 @@ def request_json(
 
 
 Step = Callable[[http.client.HTTPConnection, int], int]
+
+
+def raw_request(method: str, path: str, headers: dict[str, str], body: bytes = b"") -> bytes:
+    """An HTTP/1.1 keep-alive request as bytes, ready to send as is."""
+    lines = [f"{method} {path} HTTP/1.1", "Host: 127.0.0.1", *(f"{k}: {v}" for k, v in headers.items())]
+    if body or method in {"POST", "PUT", "PATCH"}:
+        lines.append(f"Content-Length: {len(body)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+
+class RawConnection:
+    """A keep-alive HTTP/1.1 client over a plain socket: sends prepared bytes, reads one whole response.
+
+    Far lighter than ``http.client`` so that the load driver leaves the CPU to the server it measures.
+    """
+
+    def __init__(self, port: int, timeout: float = 10) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.buffer = b""
+
+    def _fill(self) -> None:
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("the server closed the connection")
+        self.buffer += chunk
+
+    def _take_line(self) -> bytes:
+        while (end := self.buffer.find(b"\r\n")) < 0:
+            self._fill()
+        line, self.buffer = self.buffer[:end], self.buffer[end + 2 :]
+        return line
+
+    def _take(self, size: int) -> bytes:
+        while len(self.buffer) < size:
+            self._fill()
+        data, self.buffer = self.buffer[:size], self.buffer[size:]
+        return data
+
+    def request(self, raw: bytes) -> tuple[int, bytes]:
+        """Send ``raw`` and return the response's status and body."""
+        self.sock.sendall(raw)
+        while (end := self.buffer.find(b"\r\n\r\n")) < 0:
+            self._fill()
+        head, self.buffer = self.buffer[:end], self.buffer[end + 4 :]
+        status_line, *header_lines = head.split(b"\r\n")
+        status = int(status_line.split(b" ", 2)[1])
+        headers = {}
+        for line in header_lines:
+            name, _, value = line.partition(b":")
+            headers[name.strip().lower()] = value.strip()
+        if b"content-length" in headers:
+            return status, self._take(int(headers[b"content-length"]))
+        if headers.get(b"transfer-encoding", b"").lower() == b"chunked":
+            body = b""
+            while size := int(self._take_line().split(b";")[0], 16):
+                body += self._take(size)
+                self._take(2)
+            while self._take_line():
+                pass
+            return status, body
+        raise ValueError("a response without Content-Length or chunked body on a keep-alive connection")
+
+    def close(self) -> None:
+        self.sock.close()

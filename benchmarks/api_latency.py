@@ -4,13 +4,14 @@ Serves Turnus with granian (2 workers) on PostgreSQL, loads the demo merchant, t
 subscription reads to one customer creation from a second process for 30 s over keep-alive connections.
 Prints requests per second and p50/p99 latency. Target: >= 1,000 req/s and p99 < 50 ms.
 
-    .venv/bin/python benchmarks/api_latency.py [--seconds 30] [--connections 8] [--database URL]
+    .venv/bin/python benchmarks/api_latency.py [--seconds 30] [--connections 8] [--threads 2] [--database URL]
 """
 
 from __future__ import annotations
 
 import argparse
 import http.client
+import json
 import multiprocessing
 import tempfile
 import threading
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import psycopg
 
-from _serving import Result, request_json, server_env, serving, turnus
+from _serving import RawConnection, Result, raw_request, request_json, server_env, serving, turnus
 
 DEFAULT_DATABASE = "postgresql://postgres@127.0.0.1:5432/turnus_bench"
 
@@ -46,34 +47,31 @@ def drive(
     deadline = time.monotonic() + seconds
 
     def loop(thread: int) -> None:
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        headers = {"Authorization": f"Bearer {key}"}
+        connection = RawConnection(port)
+        headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+        reads = [raw_request("GET", f"/v1/subscriptions/{sub}", headers) for sub in subscription_ids]
         mine: list[float] = []
         counts: dict[int, int] = {}
         n = 0
         while time.monotonic() < deadline:
             started = time.perf_counter()
             if n % 4 == 3:
-                status, _ = request_json(
-                    connection,
-                    "POST",
-                    "/v1/customers",
-                    {
-                        "name": f"Load {worker}-{thread}-{n}",
-                        "email": f"load{worker}.{thread}.{n}@example.com",
-                        "address_line1": "Weg 1",
-                        "postal_code": "10115",
-                        "city": "Berlin",
-                        "country": "DE",
-                    },
-                    headers,
-                )
+                body = {
+                    "name": f"Load {worker}-{thread}-{n}",
+                    "email": f"load{worker}.{thread}.{n}@example.com",
+                    "address_line1": "Weg 1",
+                    "postal_code": "10115",
+                    "city": "Berlin",
+                    "country": "DE",
+                }
+                raw = raw_request("POST", "/v1/customers", headers, json.dumps(body).encode())
             else:
-                sub = subscription_ids[n % len(subscription_ids)]
-                status, _ = request_json(connection, "GET", f"/v1/subscriptions/{sub}", None, headers)
+                raw = reads[n % len(reads)]
+            status, _ = connection.request(raw)
             mine.append(time.perf_counter() - started)
             counts[status] = counts.get(status, 0) + 1
             n += 1
+        connection.close()
         with lock:
             latencies.extend(mine)
             for status, count in counts.items():
@@ -93,6 +91,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=8, help="keep-alive connections in all")
     parser.add_argument("--database", default=DEFAULT_DATABASE, help="PostgreSQL URL or sqlite:///path")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=2, help="granian blocking threads per worker")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as var:
@@ -103,7 +102,7 @@ def main() -> None:
         turnus("migrate", "--no-input", "-v", "0", env=env)
         printed = turnus("demo", "load", env=env)
         key = next(word for word in printed.split() if word.startswith("sk_test_"))
-        with serving(env, workers=args.workers) as port:
+        with serving(env, workers=args.workers, threads=args.threads) as port:
             connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
             _, listing = request_json(
                 connection, "GET", "/v1/subscriptions", None, {"Authorization": f"Bearer {key}"}
@@ -143,7 +142,10 @@ def main() -> None:
             latencies, statuses, min(elapsed, args.seconds) if elapsed > args.seconds else elapsed
         )
         kind = "PostgreSQL" if database.startswith("postgres") else "SQLite"
-        print(f"database: {kind}; server: granian, {args.workers} workers; {args.connections} connections")
+        print(
+            f"database: {kind}; server: granian, {args.workers} workers x {args.threads} threads; "
+            f"{args.connections} connections"
+        )
         print(result.report("GET /v1/subscriptions/{id} x3 + POST /v1/customers x1"))
         print("target: >= 1,000 req/s and p99 < 50 ms")
 

@@ -92,4 +92,13 @@ def seed(api: ApiClient, tag: str = "") -> dict[str, str]:
             },
         )
     )
+    event = api.post(
+        "/v1/events",
+        {"transaction_id": f"call_1{tag}", "subscription": ids["subscription"], "metric": f"calls{tag}"},
+    )
+    assert event.status_code == 201, event.content
+    ids["event"] = str(event.json()["transaction_id"])
+    mistake = {"transaction_id": f"call_2{tag}", "subscription": ids["subscription"], "metric": f"calls{tag}"}
+    assert api.post("/v1/events", mistake).status_code == 201
+    assert api.post(f"/v1/events/call_2{tag}/void").status_code == 200
     return ids

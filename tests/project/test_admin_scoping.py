@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -12,9 +13,11 @@ from django.db.models import Model
 from django.test import Client
 
 from tests.project.support import seed
-from tests.support import ApiClient
+from tests.support import TEST_ACTOR, ApiClient
+from turnus.apps.metering import services as metering
 from turnus.apps.tenants.admin import TenantScopedAdmin
 from turnus.apps.tenants.models import StaffMembership, Tenant
+from turnus.core.scope import Scope
 
 pytestmark = pytest.mark.django_db
 
@@ -63,7 +66,10 @@ def tenants(make_tenant):
     theirs = make_tenant(legal_name="Fremde Konkurrenz AG")
     for tenant, tag in ((mine, "mine"), (theirs, "theirs")):
         api = ApiClient(tenant)
-        seed(api, tag=f"-{tag}")
+        ids = seed(api, tag=f"-{tag}")
+        scope = Scope(tenant.pk, False, TEST_ACTOR)
+        metering.close_usage(scope, ids["subscription"], datetime(2026, 1, 1, tzinfo=UTC))
+        metering.set_late_event_grace(scope, timedelta(hours=12))
         ApiClient(tenant, livemode=True)
     return mine, theirs
 

@@ -33,6 +33,7 @@ KINDS = {
     "coupons": "coupon",
     "customers": "customer",
     "subscriptions": "subscription",
+    "events": "event",
 }
 #: Collections that hold no seeded kind of their own but must still show nothing of another scope.
 OTHER_COLLECTIONS = {"audit_events"}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from turnus.apps.catalog.api import router as catalog_router
 from turnus.apps.customers.api import router as customers_router
+from turnus.apps.metering.api import router as metering_router
 from turnus.apps.subscriptions.api import router as subscriptions_router
 from turnus.apps.tenants.api import router as tenants_router
 from turnus.apps.tenants.auth import SecretKeyAuth
@@ -24,3 +25,4 @@ api.add_router("/", tenants_router)
 api.add_router("/", catalog_router)
 api.add_router("/", customers_router)
 api.add_router("/", subscriptions_router)
+api.add_router("/", metering_router)

@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "turnus.apps.catalog",
     "turnus.apps.customers",
     "turnus.apps.subscriptions",
+    "turnus.apps.metering",
     "turnus.apps.demo",
 ]
 
@@ -76,6 +77,13 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "turnus.core.http.RefuseNulMiddleware",
+    "turnus.core.idempotency.IdempotencyMiddleware",
+]
+# /v1/ (bearer keys, no cookies or pages) is served with this shorter chain; see turnus.project.wsgi.
+API_MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.middleware.common.CommonMiddleware",
     "turnus.core.http.RefuseNulMiddleware",
     "turnus.core.idempotency.IdempotencyMiddleware",
 ]
@@ -114,6 +122,8 @@ def _database_settings() -> dict[str, object]:
         config["TEST"] = {"NAME": None}
     else:
         config["CONN_HEALTH_CHECKS"] = True
+        # Statements run twice on a connection become prepared: PostgreSQL stops re-planning every lookup.
+        config["OPTIONS"] = {"server_side_binding": True, "prepare_threshold": 2}
     return config
 
 

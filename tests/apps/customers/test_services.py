@@ -160,3 +160,21 @@ def test_the_bridge_finds_customers_of_its_scope_only(make_tenant):
         with pytest.raises(NotFound) as raised:
             services.get_customer(foreign, customer.public_id, field="customer")
         assert raised.value.field == "customer"
+
+
+def test_only_a_customer_with_an_external_id_needs_a_savepoint_for_its_insert(scope):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as plain:
+        services.create_customer(scope, customer_data())
+    with CaptureQueriesContext(connection) as external:
+        services.create_customer(scope, customer_data(external_id="crm-1"))
+
+    def savepoints(captured):
+        return sum(query["sql"].startswith("SAVEPOINT") for query in captured.captured_queries)
+
+    assert savepoints(external) == savepoints(plain) + 1
+    with pytest.raises(Conflict):
+        services.create_customer(scope, customer_data(external_id="crm-1"))
+    assert Customer.objects.filter(external_id="crm-1").count() == 1

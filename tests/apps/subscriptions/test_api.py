@@ -323,3 +323,41 @@ def test_subscriptions_list_filters_by_customer_status_and_plan(api, catalogue):
     assert [s["id"] for s in by_plan] == [pro["id"]]
     by_customer = api.get("/v1/subscriptions", {"customer": catalogue["customer"]}).json()["data"]
     assert {s["id"] for s in by_customer} == {basic["id"], pro["id"]}
+
+
+def test_a_retrieved_subscription_matches_the_created_and_listed_one_with_coupon_and_addons(api, catalogue):
+    addon = api.post(
+        "/v1/addons",
+        {
+            "code": "support",
+            "name_en": "Support",
+            "name_de": "Support",
+            "currency": "EUR",
+            "price": {"model": "flat", "amount": "5.00"},
+            "interval": {"unit": "month"},
+        },
+    )
+    assert addon.status_code == 201, addon.json()
+    welcome = {"code": "WELCOME", "name": "Welcome", "kind": "percentage", "value": "10"}
+    coupon = api.post("/v1/coupons", welcome)
+    assert coupon.status_code == 201, coupon.json()
+    plain = _subscribe(api, catalogue)
+    support = [{"addon": addon.json()["id"], "quantity": "2"}]
+    rich = _subscribe(api, catalogue, coupon="WELCOME", addons=support)
+    listed = {item["id"]: item for item in api.get("/v1/subscriptions").json()["data"]}
+    for created in (plain, rich):
+        retrieved = api.get(f"/v1/subscriptions/{created['id']}").json()
+        assert retrieved == created == listed[created["id"]]
+    assert plain["coupon"] is None
+    assert plain["addons"] == []
+    assert rich["coupon"] == "WELCOME"
+    assert rich["addons"] == support
+
+
+def test_retrieving_a_subscription_takes_two_queries_once_its_locked_plan_version_is_known(
+    api, catalogue, django_assert_num_queries
+):
+    sub = _subscribe(api, catalogue)
+    api.get(f"/v1/subscriptions/{sub['id']}")
+    with django_assert_num_queries(2):
+        assert api.get(f"/v1/subscriptions/{sub['id']}").status_code == 200

@@ -164,19 +164,22 @@ def _external_id_taken(external_id: str) -> Conflict:
 def create_customer(scope: Scope, data: dict[str, Any]) -> Customer:
     clean = clean_customer(data, **_tenant_defaults(scope))
     now = clock.now()
-    try:
-        with transaction.atomic():
-            customer = Customer.objects.create(
-                public_id=new_id("cus", at=now),
-                tenant_id=scope.tenant_id,
-                livemode=scope.livemode,
-                created_at=now,
-                **clean,
-            )
-    except IntegrityError:
-        if clean["external_id"]:
+    customer = Customer(
+        public_id=new_id("cus", at=now),
+        tenant_id=scope.tenant_id,
+        livemode=scope.livemode,
+        created_at=now,
+        **clean,
+    )
+    if clean["external_id"]:
+        # Only the external id can collide; the savepoint keeps the transaction usable for the 409.
+        try:
+            with transaction.atomic():
+                customer.save(force_insert=True)
+        except IntegrityError:
             raise _external_id_taken(clean["external_id"]) from None
-        raise
+    else:
+        customer.save(force_insert=True)
     record(scope, "customer.created", "customer", customer.public_id, after=customer_snapshot(customer))
     return customer
 

@@ -7,7 +7,7 @@ from typing import Any
 from django.http import HttpRequest
 from ninja import Query, Router, Schema, Status
 
-from turnus.apps.subscriptions import services
+from turnus.apps.subscriptions import queries, services
 from turnus.apps.subscriptions import state as states
 from turnus.apps.subscriptions.models import Subscription, SubscriptionCharge
 from turnus.apps.subscriptions.schemas import (
@@ -114,7 +114,7 @@ def list_subscriptions(request: HttpRequest, filters: Query[SubscriptionFilters]
 
 @router.get("/subscriptions/{id}", response=SubscriptionOut, operation_id="retrieve_subscription")
 def retrieve_subscription(request: HttpRequest, id: str) -> SubscriptionOut:
-    return _render(services.get_subscription(scope_of(request), id))
+    return _render(queries.view_subscription(scope_of(request), id))
 
 
 @router.get(

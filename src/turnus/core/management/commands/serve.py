@@ -14,7 +14,13 @@ class Command(BaseCommand):
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8000)
         parser.add_argument("--workers", type=int, default=1)
-        parser.add_argument("--threads", type=int, default=8, help="blocking threads per worker")
+        parser.add_argument(
+            "--threads",
+            type=int,
+            default=2,
+            help="blocking threads per worker; two overlap one request's database wait with another's "
+            "Python, more only queue for the interpreter lock (raise --workers instead)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         from granian import Granian
