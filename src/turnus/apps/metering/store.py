@@ -43,6 +43,11 @@ LEDGER_COLUMNS = (
     "timestamp",
     "created_at",
 )
+#: One typed array per ledger column: PostgreSQL inserts the whole batch from them in one statement.
+_LEDGER_ARRAYS = ", ".join(
+    f"%s::{kind}[]"
+    for kind in ("bigint", "boolean", "varchar", "varchar", "bigint", "bigint", "timestamptz", "timestamptz")
+)
 _INSTANT_COLUMNS = frozenset({"timestamp", "created_at"})
 _DECIMAL_COLUMNS = frozenset({"value"})
 #: Rows per INSERT statement, well below SQLite's and PostgreSQL's limits on bound parameters.
@@ -112,6 +117,13 @@ def claim_transaction_ids(rows: Sequence[tuple[Any, ...]]) -> set[str]:
     claimed: set[str] = set()
     columns = ", ".join(LEDGER_COLUMNS)
     with connection.cursor() as cursor:
+        if connection.vendor == "postgresql" and rows:
+            cursor.execute(
+                f"INSERT INTO {LEDGER_TABLE} ({columns}) SELECT * FROM unnest({_LEDGER_ARRAYS}) "  # noqa: S608
+                "ON CONFLICT (tenant_id, livemode, transaction_id) DO NOTHING RETURNING transaction_id",
+                [list(column) for column in zip(*rows, strict=True)],
+            )
+            return {row[0] for row in cursor.fetchall()}
         for chunk in _chunks(rows):
             cursor.execute(
                 f"INSERT INTO {LEDGER_TABLE} ({columns}) "  # noqa: S608
