@@ -40,6 +40,19 @@ def seed(api: ApiClient, tag: str = "") -> dict[str, str]:
                         "price": {"model": "per_unit", "unit_price": "10.00"},
                     },
                     {
+                        "code": "seats",
+                        "name_en": "Seats",
+                        "name_de": "Plätze",
+                        "kind": "quantity",
+                        "price": {
+                            "model": "graduated",
+                            "tiers": [
+                                {"up_to": "5", "unit_price": "8.00"},
+                                {"up_to": None, "unit_price": "6.00"},
+                            ],
+                        },
+                    },
+                    {
                         "code": "calls",
                         "name_en": "Calls",
                         "name_de": "Aufrufe",
@@ -89,6 +102,7 @@ def seed(api: ApiClient, tag: str = "") -> dict[str, str]:
                 "customer": ids["customer"],
                 "plan": ids["plan"],
                 "coupon": f"WELCOME{tag}",
+                "quantities": {"seats": "2"},
             },
         )
     )
@@ -101,4 +115,9 @@ def seed(api: ApiClient, tag: str = "") -> dict[str, str]:
     mistake = {"transaction_id": f"call_2{tag}", "subscription": ids["subscription"], "metric": f"calls{tag}"}
     assert api.post("/v1/events", mistake).status_code == 201
     assert api.post(f"/v1/events/call_2{tag}/void").status_code == 200
+    credited = _created(api.post(f"/v1/subscriptions/{ids['subscription']}/invoices"))
+    assert api.post(f"/v1/invoices/{credited}/finalize").status_code == 200
+    ids["credit_note"] = _created(api.post("/v1/credit_notes", {"invoice": credited}))
+    second = _created(api.post("/v1/subscriptions", {"customer": ids["customer"], "plan": ids["plan"]}))
+    ids["invoice"] = _created(api.post(f"/v1/subscriptions/{second}/invoices"))
     return ids

@@ -34,6 +34,8 @@ KINDS = {
     "customers": "customer",
     "subscriptions": "subscription",
     "events": "event",
+    "invoices": "invoice",
+    "credit_notes": "credit_note",
 }
 #: Collections that hold no seeded kind of their own but must still show nothing of another scope.
 OTHER_COLLECTIONS = {"audit_events"}
@@ -45,8 +47,8 @@ BODIES: dict[str, dict[str, Any]] = {
     "update_plan": {"name_en": "Stolen"},
     "update_addon": {"name_en": "Stolen"},
     "update_customer": {"name": "Mallory"},
-    "change_subscription": {"quantity": "5", "effective": "now"},
-    "preview_subscription_change": {"quantity": "5", "effective": "now"},
+    "change_subscription": {"quantity": "5", "quantities": {"seats": "3"}, "effective": "now"},
+    "preview_subscription_change": {"quantity": "5", "quantities": {"seats": "3"}, "effective": "now"},
     "cancel_subscription": {"mode": "now"},
     "migrate_plan": {"effective": "now"},
 }
@@ -54,6 +56,7 @@ BODIES: dict[str, dict[str, Any]] = {
 PRECONDITIONS: dict[str, tuple[str, dict[str, Any]]] = {
     "resume_subscription": ("/v1/subscriptions/{subscription}/pause", {}),
     "reactivate_subscription": ("/v1/subscriptions/{subscription}/cancel", {"mode": "period_end"}),
+    "mark_invoice_paid": ("/v1/invoices/{invoice}/finalize", {}),
 }
 
 _PARAMETER = re.compile(r"\{[^}]+\}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from turnus.apps.billing.api import router as billing_router
 from turnus.apps.catalog.api import router as catalog_router
 from turnus.apps.customers.api import router as customers_router
 from turnus.apps.metering.api import router as metering_router
@@ -26,3 +27,4 @@ api.add_router("/", catalog_router)
 api.add_router("/", customers_router)
 api.add_router("/", subscriptions_router)
 api.add_router("/", metering_router)
+api.add_router("/", billing_router)

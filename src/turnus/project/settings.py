@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "turnus.apps.customers",
     "turnus.apps.subscriptions",
     "turnus.apps.metering",
+    "turnus.apps.billing",
     "turnus.apps.demo",
 ]
 

@@ -49,12 +49,17 @@ def _render(subscription: Subscription) -> SubscriptionOut:
     cache = states.TermsCache()
     state = states.load(subscription, cache)
     current = lifecycle.advance(state, at=max(now, state.as_of)).subscription
-    return subscription_out(subscription, current, now, cache.plan_ids())
+    components = states.catch_up_components(
+        states.load_components(subscription), subscription.plan_version.public_id, current, cache
+    )
+    return subscription_out(subscription, current, components, now, cache.plan_ids())
 
 
 def _render_outcome(scope: Scope, outcome: services.Outcome) -> SubscriptionOut:
     subscription = services.get_subscription(scope, outcome.subscription.public_id)
-    return subscription_out(subscription, outcome.transition.subscription, clock.now(), outcome.plans)
+    return subscription_out(
+        subscription, outcome.transition.subscription, outcome.components, clock.now(), outcome.plans
+    )
 
 
 def _change_out(outcome: services.Outcome) -> ChangeOut:
@@ -70,10 +75,11 @@ def _change_out(outcome: services.Outcome) -> ChangeOut:
     effective_at = state.current_period.end if scheduled and state.current_period else now
     return ChangeOut(
         direction=outcome.direction.value if outcome.direction else None,
-        effective_at=effective_at,
+        effective_at=outcome.effective_at or effective_at,
         items=items,
         total=MoneyOut(amount=total.amount, currency=currency),
-        subscription=subscription_out(outcome.subscription, state, now, outcome.plans),
+        dropped_quantities=list(outcome.dropped),
+        subscription=subscription_out(outcome.subscription, state, outcome.components, now, outcome.plans),
     )
 
 
@@ -90,6 +96,7 @@ def create_subscription(request: HttpRequest, body: SubscriptionIn) -> Status[Su
         coupon=body.coupon,
         addons=[(item.addon, item.quantity) for item in body.addons],
         metadata=body.metadata,
+        quantities=body.quantities,
     )
     return Status(201, _render(services.get_subscription(scope, subscription.public_id)))
 
@@ -124,7 +131,7 @@ def retrieve_subscription(request: HttpRequest, id: str) -> SubscriptionOut:
 )
 def list_scheduled_changes(request: HttpRequest, id: str) -> list[ScheduledChangeOut]:
     outcome = services.current_view(scope_of(request), id)
-    return scheduled_changes(outcome.transition.subscription)
+    return scheduled_changes(outcome.transition.subscription, outcome.components)
 
 
 @router.get(
@@ -140,7 +147,12 @@ def list_pending_charges(request: HttpRequest, id: str) -> list[ItemOut]:
 def change_subscription(request: HttpRequest, id: str, body: ChangeIn) -> ChangeOut:
     scope = scope_of(request)
     outcome = services.change_subscription(
-        scope, id, plan=body.plan, quantity=body.quantity, effective=body.effective
+        scope,
+        id,
+        plan=body.plan,
+        quantity=body.quantity,
+        effective=body.effective,
+        quantities=body.quantities,
     )
     return _change_out(outcome)
 
@@ -151,7 +163,12 @@ def change_subscription(request: HttpRequest, id: str, body: ChangeIn) -> Change
 def preview_change(request: HttpRequest, id: str, body: ChangeIn) -> ChangeOut:
     scope = scope_of(request)
     outcome = services.preview_change(
-        scope, id, plan=body.plan, quantity=body.quantity, effective=body.effective
+        scope,
+        id,
+        plan=body.plan,
+        quantity=body.quantity,
+        effective=body.effective,
+        quantities=body.quantities,
     )
     return _change_out(outcome)
 

@@ -74,6 +74,16 @@ class Subscription(models.Model):
         _("scheduled quantity"), max_digits=20, decimal_places=6, null=True, blank=True
     )
     scheduled_requested_at = models.DateTimeField(_("change requested at"), null=True, blank=True)
+    component_quantities = models.JSONField(
+        _("component quantities"),
+        default=dict,
+        blank=True,
+        help_text=_("Quantity of each of the plan's quantity charges, by charge code."),
+    )
+    scheduled_component_quantities = models.JSONField(
+        _("scheduled component quantities"), null=True, blank=True
+    )
+    scheduled_components_at = models.DateTimeField(_("component quantities change at"), null=True, blank=True)
     next_event_at = models.DateTimeField(_("next lifecycle event"), null=True, blank=True, db_index=True)
     coupon = models.ForeignKey(
         "catalog.Coupon",

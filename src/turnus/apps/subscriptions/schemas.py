@@ -8,6 +8,7 @@ from typing import Any, Literal
 from ninja import Field, Schema
 
 from turnus.apps.subscriptions.models import Subscription, SubscriptionCharge
+from turnus.apps.subscriptions.state import Components
 from turnus.core.api import DecimalString, InputSchema, UtcDateTime
 from turnus.engine import lifecycle
 from turnus.engine.money import Money
@@ -27,11 +28,13 @@ class SubscriptionIn(InputSchema):
     coupon: str | None = Field(default=None, min_length=1, max_length=64)
     addons: list[SubscriptionAddOnIn] = Field(default_factory=list, max_length=20)
     metadata: dict[str, str] = Field(default_factory=dict, max_length=50)
+    quantities: dict[str, DecimalString] = Field(default_factory=dict, max_length=50)
 
 
 class ChangeIn(InputSchema):
     plan: str | None = Field(default=None, min_length=1, max_length=40)
     quantity: DecimalString | None = None
+    quantities: dict[str, DecimalString] | None = Field(default=None, max_length=50)
     effective: Literal["now", "period_end"] | None = None
 
 
@@ -95,10 +98,11 @@ class ItemOut(Schema):
 
 
 class ScheduledChangeOut(Schema):
-    type: Literal["plan_change", "cancellation", "pause", "resume"]
+    type: Literal["plan_change", "quantity_change", "cancellation", "pause", "resume"]
     effective_at: datetime | None
     plan_version: str | None = None
     quantity: DecimalString | None = None
+    quantities: dict[str, DecimalString] | None = None
 
 
 class SubscriptionAddOnOut(Schema):
@@ -115,6 +119,7 @@ class SubscriptionOut(Schema):
     plan_version: str
     status: str
     quantity: DecimalString
+    quantities: dict[str, DecimalString]
     currency: str
     recurring_price: DecimalString
     timezone: str
@@ -144,6 +149,7 @@ class ChangeOut(Schema):
     effective_at: datetime | None
     items: list[ItemOut]
     total: MoneyOut
+    dropped_quantities: list[str]
     subscription: SubscriptionOut
 
 
@@ -153,8 +159,16 @@ class MigrationOut(Schema):
     skipped: list[dict[str, str]]
 
 
-def scheduled_changes(state: lifecycle.Subscription) -> list[ScheduledChangeOut]:
+def scheduled_changes(state: lifecycle.Subscription, components: Components) -> list[ScheduledChangeOut]:
     changes: list[ScheduledChangeOut] = []
+    if components.scheduled and not state.is_terminal:
+        changes.append(
+            ScheduledChangeOut(
+                type="quantity_change",
+                effective_at=components.scheduled_at,
+                quantities=components.scheduled,
+            )
+        )
     if state.scheduled_change is not None and state.current_period is not None:
         changes.append(
             ScheduledChangeOut(
@@ -175,9 +189,13 @@ def scheduled_changes(state: lifecycle.Subscription) -> list[ScheduledChangeOut]
 
 
 def subscription_out(
-    subscription: Subscription, state: lifecycle.Subscription, now: datetime, plans: Mapping[str, str]
+    subscription: Subscription,
+    state: lifecycle.Subscription,
+    components: Components,
+    now: datetime,
+    plans: Mapping[str, str],
 ) -> SubscriptionOut:
-    """The API view of ``state``; ``plans`` maps plan version ids to their plan's id."""
+    """The API view of ``state`` and ``components``; ``plans`` maps plan version ids to their plan's id."""
     period = state.current_period
     earliest = None if state.is_terminal else lifecycle.earliest_cancellation(state, max(now, state.as_of))
     return SubscriptionOut(
@@ -188,6 +206,7 @@ def subscription_out(
         plan_version=state.plan.plan_id,
         status=state.status.value,
         quantity=state.quantity.normalize(),
+        quantities=components.quantities,
         currency=state.plan.currency,
         recurring_price=state.plan.recurring_price.amount,
         timezone=state.timezone,
@@ -206,7 +225,7 @@ def subscription_out(
         if state.pause and state.status is lifecycle.SubscriptionStatus.PAUSED
         else None,
         resume_at=state.pause.resume_at if state.pause else None,
-        scheduled_changes=scheduled_changes(state),
+        scheduled_changes=scheduled_changes(state, components),
         coupon=subscription.coupon.code if subscription.coupon else None,
         addons=[
             SubscriptionAddOnOut(addon=a.addon.public_id, quantity=a.quantity.normalize())

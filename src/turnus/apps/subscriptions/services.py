@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
 
-from turnus.apps.catalog.models import AddOn, Coupon, Plan, PlanVersion
+from turnus.apps.catalog.models import AddOn, ChargeKind, Coupon, Plan, PlanCharge, PlanVersion
 from turnus.apps.catalog.services import lock_version, redeem_coupon
 from turnus.apps.customers.services import get_customer
 from turnus.apps.subscriptions import state as states
@@ -22,7 +22,19 @@ from turnus.core.ids import new_id
 from turnus.core.scope import Scope
 from turnus.engine import lifecycle
 from turnus.engine.errors import InvalidTransition
-from turnus.engine.lifecycle import CancelMode, ChangeDirection, ChangeTiming
+from turnus.engine.lifecycle import (
+    CancelMode,
+    ChangeDirection,
+    ChangeTiming,
+    ItemKind,
+    LifecycleEvent,
+    LifecycleItem,
+    SubscriptionStatus,
+)
+from turnus.engine.money import Money
+from turnus.engine.periods import Period
+from turnus.engine.pricing import rate
+from turnus.engine.proration import ProrationMode, change_proration
 
 MAX_QUANTITY = Decimal(10) ** 9
 
@@ -52,6 +64,9 @@ def snapshot(subscription: Subscription) -> dict[str, Any]:
         "scheduled_quantity": None
         if subscription.scheduled_quantity is None
         else str(subscription.scheduled_quantity),
+        "quantities": dict(subscription.component_quantities or {}),
+        "scheduled_quantities": subscription.scheduled_component_quantities,
+        "scheduled_quantities_at": iso(subscription.scheduled_components_at),
     }
 
 
@@ -148,10 +163,13 @@ def create_subscription(
     coupon: str | None = None,
     addons: Iterable[tuple[str, Decimal | int]] = (),
     metadata: dict[str, str] | None = None,
+    quantities: Mapping[str, Decimal | int] | None = None,
 ) -> Subscription:
     owner = get_customer(scope, customer, field="customer")
     version = _plan_version(scope, plan)
     amount = _quantity(quantity)
+    codes = states.quantity_codes(version)
+    components = _component_quantities(quantities or {}, version, codes)
     now = clock.now()
     if start_at is not None and (start_at.tzinfo is None or start_at.utcoffset() is None):
         raise ValidationFailed("start_at must carry a timezone", field="start_at")
@@ -192,6 +210,7 @@ def create_subscription(
         metadata=dict(metadata or {}),
     )
     states.store(subscription, transition.subscription, cache)
+    states.store_components(subscription, states.Components(states.for_version(components, version)))
     subscription.save()
     lock_version(version)
     if chosen_coupon is not None:
@@ -223,40 +242,312 @@ class Outcome:
     transition: lifecycle.Transition
     plans: dict[str, str]
     direction: ChangeDirection | None = None
+    components: states.Components = field(default_factory=states.Components)
+    dropped: tuple[str, ...] = ()
+    effective_at: datetime | None = None
 
 
 Move = Callable[[lifecycle.Subscription, states.TermsCache, datetime], lifecycle.Transition]
 
 
-def _apply(scope: Scope, public_id: str, move: Move, *, write: bool = True) -> Outcome:
+@dataclass(frozen=True)
+class ComponentRequest:
+    """New quantities of quantity charges by code, for ``target`` (the new plan's version, if any)."""
+
+    quantities: Mapping[str, Decimal | int]
+    target: PlanVersion | None
+    timing: ChangeTiming | None
+    alone: bool
+
+
+@dataclass(frozen=True)
+class ComponentChange:
+    components: states.Components
+    items: tuple[LifecycleItem, ...] = ()
+    events: tuple[LifecycleEvent, ...] = ()
+    dropped: tuple[str, ...] = ()
+    direction: ChangeDirection | None = None
+    effective_at: datetime | None = None
+
+
+def _apply(
+    scope: Scope,
+    public_id: str,
+    move: Move,
+    *,
+    write: bool = True,
+    request: ComponentRequest | None = None,
+) -> Outcome:
     """Run ``move`` on the locked subscription's state as of now; store the result when ``write``."""
     subscription = get_subscription(scope, public_id, lock=write)
     before = snapshot(subscription)
     cache = states.TermsCache()
     current = states.load(subscription, cache)
     now = clock.now()
-    transition = move(current, cache, now)
+    caught = lifecycle.advance(current, at=now)
+    components = states.catch_up_components(
+        states.load_components(subscription),
+        subscription.plan_version.public_id,
+        caught.subscription,
+        cache,
+    )
+    moved = move(caught.subscription, cache, now)
+    change = _component_change(
+        subscription, caught.subscription, components, moved.subscription, cache, request
+    )
+    transition = lifecycle.Transition(
+        moved.subscription,
+        caught.items + moved.items + change.items,
+        caught.events + moved.events + change.events,
+    )
     if write:
         states.store(subscription, transition.subscription, cache)
+        states.store_components(subscription, change.components)
         subscription.save()
         _store_items(scope, subscription, transition.items)
         _record_transition(scope, subscription, transition, before)
-    return Outcome(subscription, transition, cache.plan_ids())
+    return Outcome(
+        subscription,
+        transition,
+        cache.plan_ids(),
+        change.direction,
+        change.components,
+        change.dropped,
+        change.effective_at,
+    )
+
+
+def _component_quantities(
+    raw: Mapping[str, Decimal | int], version: PlanVersion, codes: Iterable[str]
+) -> dict[str, Decimal]:
+    known = set(codes)
+    validated: dict[str, Decimal] = {}
+    for code, value in raw.items():
+        name = f"quantities.{code}"
+        if code not in known:
+            raise ValidationFailed(
+                f"plan version {version.public_id} has no quantity charge {code!r}", field=name
+            )
+        validated[code] = _quantity(value, field=name)
+    return validated
+
+
+def _quantity_charges(version: PlanVersion) -> dict[str, PlanCharge]:
+    return {charge.code: charge for charge in version.ordered_charges() if charge.kind == ChargeKind.QUANTITY}
+
+
+def _amount(charge: PlanCharge | None, quantity: Decimal, currency: str) -> Money:
+    if charge is None:
+        return Money.zero(currency)
+    return rate(charge.engine_price(), quantity, currency).amount
+
+
+def _refuse_component_change(state: lifecycle.Subscription) -> None:
+    if state.is_terminal:
+        raise InvalidTransition(
+            f"a {state.status} subscription cannot be changed; it stopped at {state.ended_at}", field="status"
+        )
+    if state.status is SubscriptionStatus.PAUSED:
+        raise InvalidTransition("a paused subscription cannot be changed; resume it first", field="status")
+
+
+def _component_change(
+    subscription: Subscription,
+    before: lifecycle.Subscription,
+    components: states.Components,
+    after: lifecycle.Subscription,
+    cache: states.TermsCache,
+    request: ComponentRequest | None,
+) -> ComponentChange:
+    """The component quantities after a move from ``before`` to ``after``, and the money it moves.
+
+    A plan change carries the quantities of codes the new version also has; a component whose
+    per-period amount changes now is prorated like the plan's fee: the old amount's unused part is
+    credited, the new amount charged for the rest of the period.
+    """
+    if request is not None:
+        _refuse_component_change(before)
+    if after.is_terminal:
+        return ComponentChange(states.Components(components.quantities))
+    old_version = cache.versions[before.plan.plan_id]
+    new_version = cache.versions[after.plan.plan_id]
+    if request is None and old_version.pk == new_version.pk:
+        return ComponentChange(components)
+    now = after.as_of
+    currency = after.plan.currency
+    old_charges = _quantity_charges(old_version)
+    new_charges = old_charges if new_version.pk == old_version.pk else _quantity_charges(new_version)
+    quantities = components.quantities
+    carried = {code: quantities.get(code, Decimal(0)) for code in new_charges}
+    scheduled = dict(components.scheduled or {})
+    pending = after.scheduled_change
+    final_version = cache.versions[pending.plan.plan_id] if pending is not None else new_version
+    final_charges = new_charges if final_version.pk == new_version.pk else _quantity_charges(final_version)
+    plan_changed = final_version.pk != old_version.pk and (
+        new_version.pk != old_version.pk or (request is not None and request.target is not None)
+    )
+    dropped = tuple(code for code in old_charges if code not in final_charges) if plan_changed else ()
+    now_changes: dict[str, Decimal] = {}
+    later: dict[str, Decimal] = {}
+    withdrawn = False
+    old_total, new_total = Money.zero(currency), Money.zero(currency)
+    if request is not None:
+        target = request.target or old_version
+        plan_scheduled = target.pk != new_version.pk
+        target_charges = final_charges if target.pk == final_version.pk else _quantity_charges(target)
+        requested = _component_quantities(request.quantities, target, target_charges)
+        for code, quantity in requested.items():
+            old_amount = _amount(old_charges.get(code), quantities.get(code, Decimal(0)), currency)
+            new_amount = _amount(target_charges[code], quantity, currency)
+            old_total, new_total = old_total + old_amount, new_total + new_amount
+            if not plan_scheduled and quantity == carried.get(code):
+                withdrawn = scheduled.pop(code, None) is not None or withdrawn
+                continue
+            if plan_scheduled:
+                later[code] = quantity
+                continue
+            timing = request.timing
+            if after.status is SubscriptionStatus.PENDING:
+                timing = ChangeTiming.NOW
+            elif after.status is SubscriptionStatus.TRIALING:
+                timing = timing or ChangeTiming.NOW
+            elif timing is None:
+                timing = ChangeTiming.PERIOD_END if new_amount < old_amount else ChangeTiming.NOW
+            elif (
+                timing is ChangeTiming.NOW and new_amount < old_amount and not old_version.allow_downgrade_now
+            ):
+                raise InvalidTransition(
+                    f"plan {old_version.public_id} allows lower quantities only at the period end",
+                    field="effective",
+                )
+            if timing is ChangeTiming.NOW:
+                now_changes[code] = quantity
+            else:
+                later[code] = quantity
+        if request.alone and not (now_changes or later or withdrawn):
+            raise InvalidTransition("the subscription already has these quantities", field="quantities")
+    new_quantities = {**carried, **now_changes}
+    for code in now_changes:
+        scheduled.pop(code, None)
+    scheduled.update(later)
+    scheduled = {code: value for code, value in scheduled.items() if code in final_charges}
+    period = after.current_period
+    scheduled_at = (period.end if period is not None else components.scheduled_at) if scheduled else None
+    items: tuple[LifecycleItem, ...] = ()
+    if before.status is SubscriptionStatus.ACTIVE and after.status is SubscriptionStatus.ACTIVE:
+        language = subscription.customer.locale
+        for code in dict.fromkeys([*old_charges, *new_charges]):
+            charge = new_charges.get(code) or old_charges[code]
+            old_quantity = quantities.get(code, Decimal(0)) if code in old_charges else Decimal(0)
+            new_quantity = new_quantities.get(code, Decimal(0))
+            old_amount = _amount(old_charges.get(code), old_quantity, currency)
+            new_amount = _amount(new_charges.get(code), new_quantity, currency)
+            if old_amount.amount == new_amount.amount:
+                continue
+            description = f"{charge.name(language) or code} {int(old_quantity)} → {int(new_quantity)}"[:200]
+            credit_unused = not new_amount < old_amount or old_version.credit_unused_on_downgrade
+            items += _proration_items(
+                before, after, old_amount, new_amount, old_quantity, new_quantity, description, credit_unused
+            )
+    events: tuple[LifecycleEvent, ...] = ()
+    if request is not None:
+        events = (
+            ((LifecycleEvent.CHANGED,) if now_changes else ())
+            + ((LifecycleEvent.CHANGE_SCHEDULED,) if later else ())
+            + ((LifecycleEvent.CHANGE_UNSCHEDULED,) if withdrawn else ())
+        )
+    direction = None
+    effective_at = None
+    if request is not None and request.alone:
+        direction = (
+            ChangeDirection.UPGRADE
+            if new_total > old_total
+            else ChangeDirection.DOWNGRADE
+            if new_total < old_total
+            else ChangeDirection.SAME_RATE
+        )
+        effective_at = scheduled_at if later and not now_changes else now
+    return ComponentChange(
+        states.Components(new_quantities, scheduled or None, scheduled_at),
+        items,
+        events,
+        dropped,
+        direction,
+        effective_at,
+    )
+
+
+def _proration_items(
+    before: lifecycle.Subscription,
+    after: lifecycle.Subscription,
+    old_amount: Money,
+    new_amount: Money,
+    old_quantity: Decimal,
+    new_quantity: Decimal,
+    description: str,
+    credit_unused: bool,
+) -> tuple[LifecycleItem, ...]:
+    now = after.as_of
+    items: list[LifecycleItem] = []
+    old_period, old_basis = before.current_period, before.proration_basis
+    new_period, new_basis = after.current_period, after.proration_basis
+    if old_period is None or old_basis is None or new_period is None or new_basis is None:
+        return ()
+    if credit_unused and now < old_period.end:
+        credit = change_proration(
+            old_amount, new_amount, old_basis, now, ProrationMode(before.plan.proration), before.timezone
+        ).credit
+        if not credit.is_zero():
+            items.append(
+                LifecycleItem(
+                    ItemKind.PRORATION_CREDIT,
+                    before.plan.plan_id,
+                    Period(now, old_period.end),
+                    -credit,
+                    description,
+                    old_quantity,
+                )
+            )
+    start = max(now, new_period.start)
+    if start < new_period.end:
+        charge = change_proration(
+            old_amount, new_amount, new_basis, start, ProrationMode(after.plan.proration), after.timezone
+        ).charge
+        if not charge.is_zero():
+            items.append(
+                LifecycleItem(
+                    ItemKind.PRORATION_CHARGE,
+                    after.plan.plan_id,
+                    Period(start, new_period.end),
+                    charge,
+                    description,
+                    new_quantity,
+                )
+            )
+    return tuple(items)
 
 
 def _change_move(
-    scope: Scope, plan: str | None, quantity: Decimal | int | None, effective: str | None
-) -> tuple[Move, list[ChangeDirection]]:
+    scope: Scope,
+    plan: str | None,
+    quantity: Decimal | int | None,
+    effective: str | None,
+    quantities: Mapping[str, Decimal | int] | None = None,
+) -> tuple[Move, list[ChangeDirection], ComponentRequest | None]:
     directions: list[ChangeDirection] = []
-    if plan is None and quantity is None:
-        raise ValidationFailed("give a new plan, a new quantity or both", field="plan")
+    if plan is None and quantity is None and not quantities:
+        raise ValidationFailed("give a new plan, a new quantity, new quantities or more", field="plan")
     new_version = _plan_version(scope, plan) if plan is not None else None
     new_quantity = _quantity(quantity) if quantity is not None else None
     timing = ChangeTiming(effective) if effective is not None else None
+    alone = plan is None and quantity is None
+    request = ComponentRequest(dict(quantities), new_version, timing, alone) if quantities else None
 
     def move(
         current: lifecycle.Subscription, cache: states.TermsCache, now: datetime
     ) -> lifecycle.Transition:
+        if alone:
+            return lifecycle.Transition(current)
         terms = cache.terms(new_version) if new_version is not None else None
         target_terms = terms or current.plan
         target_quantity = new_quantity if new_quantity is not None else current.quantity
@@ -268,7 +559,7 @@ def _change_move(
             )
         return lifecycle.change(current, terms, new_quantity, timing, at=now)
 
-    return move, directions
+    return move, directions, request
 
 
 @transaction.atomic
@@ -279,14 +570,13 @@ def change_subscription(
     plan: str | None = None,
     quantity: Decimal | int | None = None,
     effective: str | None = None,
+    quantities: Mapping[str, Decimal | int] | None = None,
 ) -> Outcome:
-    move, directions = _change_move(scope, plan, quantity, effective)
-    outcome = _apply(scope, public_id, move)
+    move, directions, request = _change_move(scope, plan, quantity, effective, quantities)
+    outcome = _apply(scope, public_id, move, request=request)
     if plan is not None:
         lock_version(outcome.subscription.plan_version)
-    return Outcome(
-        outcome.subscription, outcome.transition, outcome.plans, directions[0] if directions else None
-    )
+    return replace(outcome, direction=directions[0] if directions else outcome.direction)
 
 
 def preview_change(
@@ -296,13 +586,12 @@ def preview_change(
     plan: str | None = None,
     quantity: Decimal | int | None = None,
     effective: str | None = None,
+    quantities: Mapping[str, Decimal | int] | None = None,
 ) -> Outcome:
     """What ``change_subscription`` would do now, computed by the same code, without writing anything."""
-    move, directions = _change_move(scope, plan, quantity, effective)
-    outcome = _apply(scope, public_id, move, write=False)
-    return Outcome(
-        outcome.subscription, outcome.transition, outcome.plans, directions[0] if directions else None
-    )
+    move, directions, request = _change_move(scope, plan, quantity, effective, quantities)
+    outcome = _apply(scope, public_id, move, write=False, request=request)
+    return replace(outcome, direction=directions[0] if directions else outcome.direction)
 
 
 @transaction.atomic
@@ -330,6 +619,12 @@ def cancel_subscription(scope: Scope, public_id: str, *, mode: str) -> Outcome:
 @transaction.atomic
 def reactivate_subscription(scope: Scope, public_id: str) -> Outcome:
     return _apply(scope, public_id, lambda current, _, now: lifecycle.reactivate(current, at=now))
+
+
+@transaction.atomic
+def advance_subscription(scope: Scope, public_id: str) -> Outcome:
+    """Store everything the lifecycle says fell due up to now (renewals, trial end, scheduled moves)."""
+    return _apply(scope, public_id, lambda current, _, now: lifecycle.advance(current, at=now))
 
 
 def current_view(scope: Scope, public_id: str) -> Outcome:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from turnus.apps.catalog.models import PlanVersion
+from turnus.apps.catalog.models import ChargeKind, PlanVersion
 from turnus.apps.subscriptions.models import Subscription
 from turnus.engine import lifecycle
 from turnus.engine.periods import Period
@@ -132,3 +133,66 @@ def store(subscription: Subscription, state: lifecycle.Subscription, cache: Term
     subscription.scheduled_quantity = change.quantity if change else None
     subscription.scheduled_requested_at = change.requested_at if change else None
     subscription.next_event_at = lifecycle.next_event_at(state)
+
+
+@dataclass(frozen=True)
+class Components:
+    """Quantities of the plan's quantity charges by charge code, and those scheduled to replace them."""
+
+    quantities: dict[str, Decimal] = field(default_factory=dict)
+    scheduled: dict[str, Decimal] | None = None
+    scheduled_at: datetime | None = None
+
+
+def quantity_codes(version: PlanVersion) -> list[str]:
+    return [charge.code for charge in version.ordered_charges() if charge.kind == ChargeKind.QUANTITY]
+
+
+def quantities_to_json(quantities: dict[str, Decimal]) -> dict[str, str]:
+    return {code: str(int(value)) for code, value in quantities.items()}
+
+
+def quantities_from_json(data: dict[str, Any] | None) -> dict[str, Decimal]:
+    return {code: Decimal(value) for code, value in (data or {}).items()}
+
+
+def load_components(subscription: Subscription) -> Components:
+    scheduled = subscription.scheduled_component_quantities
+    return Components(
+        quantities_from_json(subscription.component_quantities),
+        None if scheduled is None else quantities_from_json(scheduled),
+        subscription.scheduled_components_at,
+    )
+
+
+def store_components(subscription: Subscription, components: Components) -> None:
+    subscription.component_quantities = quantities_to_json(components.quantities)
+    subscription.scheduled_component_quantities = (
+        None if components.scheduled is None else quantities_to_json(components.scheduled)
+    )
+    subscription.scheduled_components_at = components.scheduled_at
+
+
+def for_version(quantities: dict[str, Decimal], version: PlanVersion) -> dict[str, Decimal]:
+    """``quantities`` of the codes ``version`` has; its other quantity charges start at 0."""
+    return {code: quantities.get(code, Decimal(0)) for code in quantity_codes(version)}
+
+
+def catch_up_components(
+    components: Components, stored_version: str, state: lifecycle.Subscription, cache: TermsCache
+) -> Components:
+    """``components`` as of ``state``: the scheduled set applied once its instant has passed, and the
+    quantities carried over to the plan version ``state`` is on if it is not ``stored_version``."""
+    if state.is_terminal:
+        return Components(components.quantities)
+    quantities, scheduled, at = components.quantities, components.scheduled, components.scheduled_at
+    if scheduled is not None and at is not None and state.as_of >= at:
+        quantities, scheduled, at = {**quantities, **scheduled}, None, None
+    if state.plan.plan_id != stored_version:
+        version = cache.versions[state.plan.plan_id]
+        quantities = for_version(quantities, version)
+        if scheduled is not None:
+            codes = set(quantities)
+            scheduled = {code: value for code, value in scheduled.items() if code in codes} or None
+            at = at if scheduled else None
+    return Components(quantities, scheduled, at)

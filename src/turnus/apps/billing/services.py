@@ -1,0 +1,841 @@
+"""Billing use cases: gather what a period's invoice holds, compose it with the engine, store, number,
+correct.
+
+The split follows Kill Bill: ``build_invoice`` loads everything a period's invoice needs and asks the pure
+engine to compose it (nothing is written, so the upcoming-invoice preview runs the same code);
+``create_draft`` stores that result; ``finalize`` numbers it in the same transaction.
+
+Which period an invoice is for. An invoice is keyed by its *billing period* ``[start, end)``, a period of
+the subscription. For a plan billed in advance it is issued when the period begins and holds the
+recurring fee of that period, every pending lifecycle charge that began before the period ends
+(prorations of earlier changes) and the metered usage since the previous invoice's usage (in arrears, up
+to the period start). For a plan billed in arrears it is issued when the period ends and holds the used
+recurring fee and the usage of the period itself. ``usage_start``/``usage_end`` record which usage an
+invoice billed; finalizing closes metering up to ``usage_end``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import translation
+from django.utils.translation import gettext as _
+
+from turnus.apps.billing.models import (
+    DocumentKind,
+    Invoice,
+    InvoiceAllowance,
+    InvoicedCharge,
+    InvoiceLine,
+    InvoiceStatus,
+    InvoiceVatBreakdown,
+    NumberSeries,
+)
+from turnus.apps.catalog.models import BillingTiming, PlanVersion
+from turnus.apps.customers.models import Customer, TaxExempt
+from turnus.apps.metering import services as metering
+from turnus.apps.metering.queries import usage_for_period
+from turnus.apps.subscriptions import services as subscriptions
+from turnus.apps.subscriptions.models import Subscription, SubscriptionCharge
+from turnus.apps.tenants.models import Tenant
+from turnus.core import clock
+from turnus.core.audit import record
+from turnus.core.errors import Conflict, NotFound, ValidationFailed
+from turnus.core.ids import new_id
+from turnus.core.scope import Scope
+from turnus.engine.discounts import Discount
+from turnus.engine.invoice import (
+    Allowance,
+    ComposedInvoice,
+    LineInput,
+    Totals,
+    VatBreakdown,
+    check_en16931_totals,
+    compose_invoice,
+)
+from turnus.engine.invoice import InvoiceLine as ComposedLine
+from turnus.engine.invoice import credit_note as engine_credit_note
+from turnus.engine.lifecycle import ItemKind
+from turnus.engine.money import MAX_UNIT_PRICE_DECIMALS, Money, round_half_up
+from turnus.engine.periods import Period, local_date
+from turnus.engine.tax import TaxCategory, TaxDecision, VatCategory, determine_vat
+
+PAYMENT_TERM = timedelta(days=14)
+_PLACEHOLDER = re.compile(r"\{(year|seq)(:[^}]*)?\}")
+
+
+class NothingToInvoice(Conflict):
+    """The period holds nothing to bill (no fee, no usage, no pending charge). Nothing was written."""
+
+    code = "nothing_to_invoice"
+
+
+class InvoiceState(Conflict):
+    """The invoice's status forbids this step (e.g. finalizing a paid invoice). Reload it and decide."""
+
+    code = "invoice_state"
+
+
+class InvoiceTotalsBroken(Conflict):
+    """The composed invoice breaks EN 16931's BR-CO rules; this is a bug in Turnus. Nothing was stored."""
+
+    code = "invoice_totals_broken"
+
+
+@dataclass(frozen=True)
+class BuiltInvoice:
+    """What ``build_invoice`` found for a period: the engine's composition and where each line came from.
+
+    ``charges`` are the pending lifecycle charges the invoice consumes; ``composed`` is ``None`` when
+    there is nothing to bill.
+    """
+
+    subscription: Subscription
+    period: Period
+    usage_period: Period | None
+    composed: ComposedInvoice | None
+    lines: tuple[LineInput, ...]
+    charges: tuple[SubscriptionCharge, ...]
+    discounts: tuple[Discount, ...] = field(default=())
+
+
+def get_invoice(
+    scope: Scope, public_id: str, *, kind: str = DocumentKind.INVOICE, lock: bool = False
+) -> Invoice:
+    queryset = Invoice.objects.select_related("customer", "subscription", "credit_note_for")
+    if lock:
+        queryset = queryset.select_for_update(of=("self",))
+    found = queryset.filter(
+        tenant_id=scope.tenant_id, livemode=scope.livemode, kind=kind, public_id=public_id
+    ).first()
+    if found is None:
+        noun = "credit note" if kind == DocumentKind.CREDIT_NOTE else "invoice"
+        raise NotFound(f"no {noun} {public_id}", field="id")
+    return found
+
+
+# --- what a period's invoice holds -----------------------------------------------------------------
+
+
+def _tax_decision(tenant: Tenant, customer: Customer, version: PlanVersion, supply_day: Any) -> TaxDecision:
+    if customer.tax_exempt == TaxExempt.EXEMPT and not tenant.small_business:
+        return TaxDecision(VatCategory.E, Decimal(0), customer.country, None, "tax_exempt")
+    return determine_vat(
+        seller_country=tenant.country,
+        buyer_country=customer.country,
+        buyer_vat_id=customer.vat_id or None,
+        buyer_is_business=customer.is_business or customer.tax_exempt == TaxExempt.REVERSE,
+        tax_category=TaxCategory(version.plan.product.tax_category),
+        supply_date=supply_day,
+        seller_small_business=tenant.small_business,
+    )
+
+
+def _unit_price(amount: Decimal, quantity: Decimal) -> Decimal:
+    if not quantity:
+        return amount
+    return round_half_up(amount / quantity, MAX_UNIT_PRICE_DECIMALS)
+
+
+def _charge_description(charge: SubscriptionCharge, plan_name: str) -> str:
+    texts = {
+        ItemKind.RECURRING: _("Subscription fee: %(plan)s"),
+        ItemKind.PRORATION_CREDIT: _("Credit for unused time: %(plan)s"),
+        ItemKind.PRORATION_CHARGE: _("Remaining time: %(plan)s"),
+        ItemKind.USED: _("Used time: %(plan)s"),
+    }
+    text = texts[ItemKind(charge.kind)] % {"plan": plan_name}
+    if not charge.description.startswith("lifecycle."):
+        text = f"{text} ({charge.description})"
+    return text
+
+
+def _plan_name(version: PlanVersion, language: str) -> str:
+    return version.name(language) or version.plan.code
+
+
+def _billing_line(
+    charges: Sequence[SubscriptionCharge], kind: str, description: str, tax: TaxDecision
+) -> LineInput:
+    amount = sum((Decimal(charge.amount) for charge in charges), Decimal(0))
+    quantity = Decimal(charges[0].quantity) or Decimal(1)
+    period = (min(c.period_start for c in charges), max(c.period_end for c in charges))
+    return LineInput(
+        description=description,
+        quantity=quantity,
+        unit_price=_unit_price(amount, quantity),
+        tax=tax,
+        amount=amount,
+        kind=kind,
+        period=period,
+        metadata={"charges": ",".join(charge.public_id for charge in charges)},
+    )
+
+
+def _used_lines(
+    charges: Sequence[SubscriptionCharge],
+    versions: dict[str, PlanVersion],
+    language: str,
+    tax: TaxDecision,
+) -> list[LineInput]:
+    """In arrears: per plan version, what was charged in advance less what was credited equals what was
+    used (``lifecycle.used_items``' identity), shown as one ``used`` line over the used span."""
+    by_version: dict[str, list[SubscriptionCharge]] = {}
+    for charge in charges:
+        by_version.setdefault(charge.plan_version, []).append(charge)
+    lines = []
+    for version_id, group in by_version.items():
+        amount = sum((Decimal(charge.amount) for charge in group), Decimal(0))
+        if not amount:
+            continue
+        credits = [c.period_start for c in group if c.kind == ItemKind.PRORATION_CREDIT]
+        start = min(c.period_start for c in group)
+        end = min(credits) if credits else max(c.period_end for c in group)
+        quantity = Decimal(group[0].quantity) or Decimal(1)
+        text = _("Used time: %(plan)s") % {"plan": _plan_name(versions[version_id], language)}
+        lines.append(
+            LineInput(
+                description=text,
+                quantity=quantity,
+                unit_price=_unit_price(amount, quantity),
+                tax=tax,
+                amount=amount,
+                kind=ItemKind.USED.value,
+                period=(start, end) if start < end else None,
+                metadata={"charges": ",".join(charge.public_id for charge in group)},
+            )
+        )
+    return lines
+
+
+def _previous_invoices(subscription: Subscription, period: Period) -> Any:
+    return Invoice.objects.filter(
+        subscription=subscription, kind=DocumentKind.INVOICE, period_start__lt=period.start
+    ).exclude(status=InvoiceStatus.VOID)
+
+
+def _usage_period(subscription: Subscription, period: Period, in_arrears: bool) -> Period | None:
+    if in_arrears:
+        return period
+    last = _previous_invoices(subscription, period).exclude(usage_end=None).order_by("-usage_end").first()
+    start = last.usage_end if last is not None and last.usage_end is not None else subscription.started_at
+    return Period(start, period.start) if start < period.start else None
+
+
+def _pending_charges(subscription: Subscription, period: Period) -> list[SubscriptionCharge]:
+    invoiced = InvoicedCharge.objects.filter(charge__subscription=subscription).values("charge_id")
+    return list(
+        SubscriptionCharge.objects.filter(subscription=subscription, period_start__lt=period.end)
+        .exclude(pk__in=invoiced)
+        .order_by("period_start", "public_id")
+    )
+
+
+def build_invoice(scope: Scope, subscription: Subscription, period: Period, *, at: datetime) -> BuiltInvoice:
+    """Everything the invoice of ``period`` holds, composed by the engine; nothing is written.
+
+    ``subscription`` comes from ``subscriptions.services.get_subscription`` (customer and plan version
+    loaded); its lifecycle charges up to ``at`` must already be stored (``create_draft`` does that).
+    """
+    tenant = Tenant.objects.get(pk=scope.tenant_id)
+    customer = subscription.customer
+    version = subscription.plan_version
+    language = customer.locale
+    in_arrears = version.billing_timing == BillingTiming.IN_ARREARS
+    supply_day = local_date(period.start, subscription.timezone)
+    tax = _tax_decision(tenant, customer, version, supply_day)
+    charges = _pending_charges(subscription, period)
+    version_ids = {charge.plan_version for charge in charges} | {version.public_id}
+    versions = {
+        found.public_id: found
+        for found in PlanVersion.objects.filter(public_id__in=version_ids).select_related("plan")
+    }
+    lines: list[LineInput] = []
+    with translation.override(language):
+        previous = _previous_invoices(subscription, period)
+        if version.setup_fee and not previous.exists():
+            lines.append(
+                LineInput(
+                    description=_("Setup fee: %(plan)s") % {"plan": _plan_name(version, language)},
+                    quantity=Decimal(1),
+                    unit_price=Decimal(version.setup_fee),
+                    tax=tax,
+                    kind="setup_fee",
+                    discountable=False,
+                )
+            )
+        if in_arrears:
+            lines += _used_lines(charges, versions, language, tax)
+        else:
+            for charge in charges:
+                description = _charge_description(charge, _plan_name(versions[charge.plan_version], language))
+                lines.append(_billing_line([charge], charge.kind, description, tax))
+        usage_period = _usage_period(subscription, period, in_arrears)
+        if usage_period is not None:
+            for usage in usage_for_period(scope, subscription, usage_period):
+                if not usage.quantity and not usage.amount.amount:
+                    continue
+                name = (usage.charge_name_de if language.startswith("de") else usage.charge_name_en) or (
+                    usage.charge_name_en or usage.charge_name_de or usage.charge
+                )
+                if usage.group is not None:
+                    name = f"{name} ({usage.group})"
+                lines.append(
+                    LineInput(
+                        description=_("Usage: %(charge)s") % {"charge": name},
+                        quantity=usage.quantity,
+                        unit_price=_unit_price(usage.amount.amount, usage.quantity),
+                        tax=tax,
+                        amount=usage.amount.amount,
+                        kind="usage",
+                        period=(usage_period.start, usage_period.end),
+                        metadata={"charge": usage.charge, "metric": usage.metric},
+                    )
+                )
+    discounts: tuple[Discount, ...] = ()
+    if subscription.coupon is not None:
+        discount = subscription.coupon.engine_discount()
+        if discount.applies_to(previous.count()):
+            discounts = (discount,)
+    composed = None
+    if lines:
+        composed = compose_invoice(
+            version.currency, lines, discounts=discounts, prices_include_tax=version.prices_include_tax
+        )
+        broken = check_en16931_totals(composed)
+        if broken:
+            raise InvoiceTotalsBroken(f"the composed invoice breaks {', '.join(broken)}")
+    return BuiltInvoice(subscription, period, usage_period, composed, tuple(lines), tuple(charges), discounts)
+
+
+# --- the current billing period ---------------------------------------------------------------------
+
+
+def billing_period(subscription: Subscription) -> Period:
+    """The period an invoice made now is for: the current one in advance, the one just ended in arrears."""
+    if subscription.current_period_start is None or subscription.current_period_end is None:
+        raise NothingToInvoice(f"subscription {subscription.public_id} is {subscription.status}", field="id")
+    current = Period(subscription.current_period_start, subscription.current_period_end)
+    if subscription.plan_version.billing_timing != BillingTiming.IN_ARREARS:
+        return current
+    ended = (
+        SubscriptionCharge.objects.filter(
+            subscription=subscription, kind=ItemKind.RECURRING, period_end=current.start
+        )
+        .order_by("-period_start")
+        .first()
+    )
+    if ended is None:
+        raise NothingToInvoice(
+            f"subscription {subscription.public_id} is billed in arrears; its first period has not ended",
+            field="id",
+        )
+    return Period(ended.period_start, ended.period_end)
+
+
+def _caught_up(scope: Scope, subscription_id: str) -> Subscription:
+    """The locked subscription, its lifecycle advanced to now and the charges that caused stored."""
+    subscription = subscriptions.get_subscription(scope, subscription_id, lock=True)
+    due = subscription.next_event_at
+    if due is None or due > clock.now():
+        return subscription
+    subscriptions.advance_subscription(scope, subscription_id)
+    return subscriptions.get_subscription(scope, subscription_id, lock=True)
+
+
+def preview_invoice(scope: Scope, subscription_id: str) -> BuiltInvoice:
+    """The invoice ``create_draft`` would make now, by the same code, without writing anything."""
+    with transaction.atomic():
+        subscription = _caught_up(scope, subscription_id)
+        built = build_invoice(scope, subscription, billing_period(subscription), at=clock.now())
+        transaction.set_rollback(True)
+    return built
+
+
+# --- storing -----------------------------------------------------------------------------------------
+
+
+def _supplier(tenant: Tenant) -> dict[str, str]:
+    return {
+        "name": tenant.legal_name,
+        "address_line1": tenant.address_line1,
+        "address_line2": tenant.address_line2,
+        "postal_code": tenant.postal_code,
+        "city": tenant.city,
+        "country": tenant.country,
+        "vat_id": tenant.vat_id,
+        "tax_number": tenant.tax_number,
+        "email": tenant.email,
+    }
+
+
+def _recipient(customer: Customer) -> dict[str, str]:
+    return {
+        "name": customer.name,
+        "company": customer.company,
+        "address_line1": customer.address_line1,
+        "address_line2": customer.address_line2,
+        "postal_code": customer.postal_code,
+        "city": customer.city,
+        "state": customer.state,
+        "country": customer.country,
+        "vat_id": customer.vat_id,
+        "email": customer.email,
+    }
+
+
+def _store(
+    scope: Scope,
+    composed: ComposedInvoice,
+    *,
+    customer: Customer,
+    subscription: Subscription | None,
+    kind: str,
+    status: str,
+    period: tuple[datetime | None, datetime | None],
+    usage: tuple[datetime | None, datetime | None] = (None, None),
+    credit_note_for: Invoice | None = None,
+    reason: str = "",
+) -> Invoice:
+    now = clock.now()
+    tenant = Tenant.objects.get(pk=scope.tenant_id)
+    totals = composed.totals
+    invoice = Invoice.objects.create(
+        public_id=new_id("cn" if kind == DocumentKind.CREDIT_NOTE else "inv", at=now),
+        tenant_id=scope.tenant_id,
+        livemode=scope.livemode,
+        created_at=now,
+        customer=customer,
+        subscription=subscription,
+        kind=kind,
+        status=status,
+        currency=composed.currency,
+        locale=customer.locale,
+        period_start=period[0],
+        period_end=period[1],
+        usage_start=usage[0],
+        usage_end=usage[1],
+        supplier=_supplier(tenant),
+        recipient=_recipient(customer),
+        prices_include_tax=composed.prices_include_tax,
+        line_total=totals.line_total.amount,
+        allowance_total=totals.allowance_total.amount,
+        tax_exclusive=totals.tax_exclusive.amount,
+        tax_total=totals.tax_total.amount,
+        grand_total=totals.grand_total.amount,
+        rounding_amount=totals.rounding_amount.amount,
+        prepaid=totals.prepaid.amount,
+        amount_due=totals.amount_due.amount,
+        credit_note_for=credit_note_for,
+        reason=reason,
+    )
+    InvoiceLine.objects.bulk_create(
+        InvoiceLine(
+            invoice=invoice,
+            position=position,
+            description=line.description[:300],
+            quantity=line.quantity,
+            unit_price=line.unit_price,
+            net_amount=line.net_amount.amount,
+            gross_amount=None if line.gross_amount is None else line.gross_amount.amount,
+            vat_category=line.tax.category.value,
+            vat_rate=line.tax.rate,
+            vat_country=line.tax.country or "",
+            vat_reason=line.tax.reason_code or "",
+            vat_note=line.tax.note or "",
+            kind=line.kind,
+            period_start=line.period[0] if line.period else None,
+            period_end=line.period[1] if line.period else None,
+            metadata=dict(line.metadata),
+        )
+        for position, line in enumerate(composed.lines, start=1)
+    )
+    InvoiceVatBreakdown.objects.bulk_create(
+        InvoiceVatBreakdown(
+            invoice=invoice,
+            category=group.category.value,
+            rate=group.rate,
+            taxable_amount=group.taxable_amount.amount,
+            tax_amount=group.tax_amount.amount,
+            reason_code=group.reason_code or "",
+            note=group.note or "",
+        )
+        for group in composed.vat_breakdown
+    )
+    InvoiceAllowance.objects.bulk_create(
+        InvoiceAllowance(
+            invoice=invoice,
+            discount_code=allowance.discount_code,
+            category=allowance.category.value,
+            rate=allowance.rate,
+            amount=allowance.amount.amount,
+        )
+        for allowance in composed.allowances
+    )
+    return invoice
+
+
+def snapshot(invoice: Invoice) -> dict[str, Any]:
+    return {
+        "id": invoice.public_id,
+        "kind": invoice.kind,
+        "status": invoice.status,
+        "number": invoice.number,
+        "customer": invoice.customer.public_id,
+        "subscription": invoice.subscription.public_id if invoice.subscription else None,
+        "currency": invoice.currency,
+        "amount_due": format(Decimal(invoice.amount_due), "f"),
+        "period_start": invoice.period_start.isoformat() if invoice.period_start else None,
+        "period_end": invoice.period_end.isoformat() if invoice.period_end else None,
+    }
+
+
+@dataclass(frozen=True)
+class Drafted:
+    invoice: Invoice
+    created: bool
+
+
+def _existing_draft(subscription: Subscription, period: Period) -> Invoice | None:
+    return (
+        Invoice.objects.select_related("customer", "subscription")
+        .filter(
+            subscription=subscription,
+            kind=DocumentKind.INVOICE,
+            period_start=period.start,
+            period_end=period.end,
+        )
+        .first()
+    )
+
+
+def create_draft(scope: Scope, subscription_id: str, period: Period | None = None) -> Drafted:
+    """Store the draft invoice of ``period`` (default: ``billing_period`` as of now) and mark the
+    pending charges it bills as invoiced. A second call for the same period changes nothing and returns
+    the invoice made first (the unique constraint decides, also between concurrent callers)."""
+    try:
+        with transaction.atomic():
+            subscription = _caught_up(scope, subscription_id)
+            period = period or billing_period(subscription)
+            existing = _existing_draft(subscription, period)
+            if existing is not None:
+                return Drafted(existing, False)
+            built = build_invoice(scope, subscription, period, at=clock.now())
+            if built.composed is None:
+                raise NothingToInvoice(
+                    f"nothing to invoice for subscription {subscription.public_id} in "
+                    f"[{period.start.isoformat()}, {period.end.isoformat()})",
+                    field="id",
+                )
+            usage = (
+                (built.usage_period.start, built.usage_period.end)
+                if built.usage_period
+                else (period.start, period.start)
+            )
+            invoice = _store(
+                scope,
+                built.composed,
+                customer=subscription.customer,
+                subscription=subscription,
+                kind=DocumentKind.INVOICE,
+                status=InvoiceStatus.DRAFT,
+                period=(period.start, period.end),
+                usage=usage,
+            )
+            InvoicedCharge.objects.bulk_create(
+                InvoicedCharge(charge=charge, invoice=invoice) for charge in built.charges
+            )
+            record(scope, "invoice.created", "invoice", invoice.public_id, after=snapshot(invoice))
+            return Drafted(invoice, True)
+    except IntegrityError:
+        subscription = subscriptions.get_subscription(scope, subscription_id)
+        found = _existing_draft(subscription, period) if period is not None else None
+        if found is None:
+            raise
+        return Drafted(found, False)
+
+
+# --- numbering and state moves ------------------------------------------------------------------------
+
+
+def format_number(template: str, *, year: int, seq: int) -> str:
+    return template.format(year=year, seq=seq)
+
+
+def check_number_format(template: str, *, field: str) -> None:
+    """Refuse a number format that cannot number a series (no ``{seq}``, unknown placeholders)."""
+    if "{seq" not in template:
+        raise ValidationFailed(
+            "the number format needs a {seq} placeholder, e.g. RE-{year}-{seq:06}", field=field
+        )
+    try:
+        format_number(template, year=2026, seq=1)
+    except (KeyError, ValueError, IndexError) as error:
+        raise ValidationFailed(f"the number format is invalid: {error}", field=field) from None
+
+
+def _next_number(scope: Scope, kind: str, issued_on: Any) -> str:
+    tenant = Tenant.objects.get(pk=scope.tenant_id)
+    template = (
+        tenant.credit_note_number_format if kind == DocumentKind.CREDIT_NOTE else tenant.invoice_number_format
+    )
+    check_number_format(template, field="number_format")
+    year = issued_on.year if "{year" in template else 0
+    key: dict[str, Any] = {
+        "tenant_id": scope.tenant_id,
+        "livemode": scope.livemode,
+        "kind": kind,
+        "year": year,
+    }
+    NumberSeries.objects.get_or_create(**key)
+    series = NumberSeries.objects.select_for_update().get(**key)
+    series.counter += 1
+    series.save(update_fields=("counter",))
+    return format_number(template, year=issued_on.year, seq=series.counter)
+
+
+def _issue(scope: Scope, invoice: Invoice, now: datetime) -> None:
+    tenant_zone = Tenant.objects.values_list("timezone", flat=True).get(pk=scope.tenant_id)
+    issued_on = local_date(now, tenant_zone)
+    invoice.number = _next_number(scope, invoice.kind, issued_on)
+    invoice.issue_date = issued_on
+    invoice.due_date = issued_on + PAYMENT_TERM
+    invoice.status = InvoiceStatus.FINALIZED
+    invoice.finalized_at = now
+
+
+@transaction.atomic
+def finalize(scope: Scope, invoice_id: str) -> Invoice:
+    """Number the draft from the tenant's series, in this transaction, and close its usage in metering."""
+    invoice = get_invoice(scope, invoice_id, lock=True)
+    if invoice.status != InvoiceStatus.DRAFT:
+        raise InvoiceState(
+            f"invoice {invoice_id} is {invoice.status}; only a draft can be finalized", field="id"
+        )
+    before = snapshot(invoice)
+    _issue(scope, invoice, clock.now())
+    invoice.save()
+    if invoice.subscription is not None and invoice.usage_end is not None:
+        metering.close_usage(scope, invoice.subscription.public_id, invoice.usage_end)
+    record(scope, "invoice.finalized", "invoice", invoice.public_id, before=before, after=snapshot(invoice))
+    return invoice
+
+
+@transaction.atomic
+def void(scope: Scope, invoice_id: str) -> Invoice:
+    invoice = get_invoice(scope, invoice_id, lock=True)
+    if invoice.status not in (InvoiceStatus.DRAFT, InvoiceStatus.FINALIZED):
+        raise InvoiceState(f"invoice {invoice_id} is {invoice.status} and cannot be voided", field="id")
+    if invoice.credit_notes.exclude(status=InvoiceStatus.VOID).exists():
+        raise InvoiceState(f"invoice {invoice_id} has credit notes and cannot be voided", field="id")
+    before = snapshot(invoice)
+    invoice.status, invoice.voided_at = InvoiceStatus.VOID, clock.now()
+    invoice.save(update_fields=("status", "voided_at"))
+    record(scope, "invoice.voided", "invoice", invoice.public_id, before=before, after=snapshot(invoice))
+    return invoice
+
+
+@transaction.atomic
+def mark_paid(scope: Scope, invoice_id: str) -> Invoice:
+    invoice = get_invoice(scope, invoice_id, lock=True)
+    if invoice.status != InvoiceStatus.FINALIZED:
+        raise InvoiceState(
+            f"invoice {invoice_id} is {invoice.status}; only a finalized one can be paid", field="id"
+        )
+    before = snapshot(invoice)
+    invoice.status, invoice.paid_at = InvoiceStatus.PAID, clock.now()
+    invoice.save(update_fields=("status", "paid_at"))
+    record(scope, "invoice.paid", "invoice", invoice.public_id, before=before, after=snapshot(invoice))
+    return invoice
+
+
+# --- credit notes -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CreditLine:
+    """Credit ``amount`` (net, or gross for a tax-inclusive invoice) of the invoice's line ``line``
+    (1-based position); ``None`` credits the whole line."""
+
+    line: int
+    amount: Decimal | None = None
+
+
+def _tax_of(line: InvoiceLine) -> TaxDecision:
+    return TaxDecision(
+        VatCategory(line.vat_category),
+        Decimal(line.vat_rate),
+        line.vat_country or None,
+        line.vat_reason or None,
+        line.vat_note or None,
+    )
+
+
+def _credit_inputs(invoice: Invoice, lines: Sequence[CreditLine]) -> list[LineInput]:
+    stored = {line.position: line for line in invoice.lines.all()}
+    inputs = []
+    for index, wanted in enumerate(lines):
+        line = stored.get(wanted.line)
+        if line is None:
+            raise ValidationFailed(
+                f"invoice {invoice.public_id} has no line {wanted.line}", field=f"lines[{index}].line"
+            )
+        full = Decimal(
+            line.gross_amount
+            if invoice.prices_include_tax and line.gross_amount is not None
+            else line.net_amount
+        )
+        amount = full if wanted.amount is None else wanted.amount
+        if amount <= 0 or amount > full:
+            raise ValidationFailed(
+                f"the credited amount must be above 0 and at most the line's {full}",
+                field=f"lines[{index}].amount",
+            )
+        inputs.append(
+            LineInput(
+                description=line.description,
+                quantity=Decimal(1),
+                unit_price=amount,
+                tax=_tax_of(line),
+                amount=amount,
+                kind=line.kind,
+                period=(line.period_start, line.period_end)
+                if line.period_start and line.period_end
+                else None,
+                metadata={"credits_line": str(line.position)},
+            )
+        )
+    return inputs
+
+
+def _composed_from(invoice: Invoice) -> ComposedInvoice:
+    """The stored invoice as the engine's composition (for a full credit note)."""
+
+    def money(value: Any) -> Money:
+        return Money(Decimal(value), invoice.currency).rounded()
+
+    lines = tuple(
+        ComposedLine(
+            line.description,
+            Decimal(line.quantity),
+            Decimal(line.unit_price),
+            money(line.net_amount),
+            _tax_of(line),
+            line.kind,
+            (line.period_start, line.period_end) if line.period_start and line.period_end else None,
+            dict(line.metadata),
+            None if line.gross_amount is None else money(line.gross_amount),
+        )
+        for line in invoice.lines.all()
+    )
+    allowances = tuple(
+        Allowance(a.discount_code, VatCategory(a.category), Decimal(a.rate), money(a.amount))
+        for a in invoice.allowances.all()
+    )
+    breakdown = tuple(
+        VatBreakdown(
+            VatCategory(g.category),
+            Decimal(g.rate),
+            money(g.taxable_amount),
+            money(g.tax_amount),
+            g.reason_code or None,
+            g.note or None,
+        )
+        for g in invoice.vat_breakdown.all()
+    )
+    totals = Totals(
+        *(
+            money(getattr(invoice, name))
+            for name in (
+                "line_total",
+                "allowance_total",
+                "tax_exclusive",
+                "tax_total",
+                "grand_total",
+                "rounding_amount",
+                "prepaid",
+                "amount_due",
+            )
+        )
+    )
+    return ComposedInvoice(
+        invoice.currency, lines, allowances, breakdown, totals, prices_include_tax=invoice.prices_include_tax
+    )
+
+
+def _credited(invoice: Invoice) -> dict[tuple[str, Decimal], Decimal]:
+    """Taxable amounts already credited per VAT category and rate (positive)."""
+    credited: dict[tuple[str, Decimal], Decimal] = {}
+    groups = InvoiceVatBreakdown.objects.filter(invoice__credit_note_for=invoice).exclude(
+        invoice__status=InvoiceStatus.VOID
+    )
+    for group in groups:
+        key = (group.category, Decimal(group.rate).normalize())
+        credited[key] = credited.get(key, Decimal(0)) - Decimal(group.taxable_amount)
+    return credited
+
+
+@transaction.atomic
+def create_credit_note(
+    scope: Scope, invoice_id: str, lines: Sequence[CreditLine] | None = None, *, reason: str = ""
+) -> Invoice:
+    """A finalized credit note correcting the finalized invoice ``invoice_id``: in full (``lines`` is
+    ``None``, only while nothing was credited yet) or for parts of lines, never more than is left."""
+    invoice = get_invoice(scope, invoice_id, lock=True)
+    if invoice.status not in (InvoiceStatus.FINALIZED, InvoiceStatus.PAID) or invoice.number is None:
+        raise InvoiceState(
+            f"invoice {invoice_id} is {invoice.status}; only issued invoices are credited", field="invoice"
+        )
+    already = _credited(invoice)
+    if lines is None:
+        if any(already.values()):
+            raise InvoiceState(
+                f"invoice {invoice_id} was partly credited; credit the remaining lines instead", field="lines"
+            )
+        composed = engine_credit_note(_composed_from(invoice), invoice.number)
+    else:
+        if not lines:
+            raise ValidationFailed(
+                "give at least one line to credit, or none to credit everything", field="lines"
+            )
+        composed = engine_credit_note(
+            _composed_from(invoice),
+            invoice.number,
+            _credit_inputs(invoice, lines),
+            prices_include_tax=invoice.prices_include_tax,
+        )
+        invoiced = {
+            (g.category, Decimal(g.rate).normalize()): Decimal(g.taxable_amount)
+            for g in invoice.vat_breakdown.all()
+        }
+        for group in composed.vat_breakdown:
+            key = (group.category.value, group.rate.normalize())
+            if already.get(key, Decimal(0)) - group.taxable_amount.amount > invoiced.get(key, Decimal(0)):
+                raise ValidationFailed(
+                    f"this credits more {group.category} at {group.rate}% than is left to credit",
+                    field="lines",
+                )
+    broken = check_en16931_totals(composed)
+    if broken:
+        raise InvoiceTotalsBroken(f"the credit note breaks {', '.join(broken)}")
+    note = _store(
+        scope,
+        composed,
+        customer=invoice.customer,
+        subscription=invoice.subscription,
+        kind=DocumentKind.CREDIT_NOTE,
+        status=InvoiceStatus.DRAFT,
+        period=(invoice.period_start, invoice.period_end),
+        credit_note_for=invoice,
+        reason=reason,
+    )
+    _issue(scope, note, clock.now())
+    note.save()
+    record(scope, "credit_note.created", "credit_note", note.public_id, after=snapshot(note))
+    return note
