@@ -219,10 +219,9 @@ class PlanUpdate(InputSchema):
     charges: list[ChargeIn] | None = Field(default=None, min_length=1)
 
 
-class PlanVersionOut(Resource):
-    object: str = "plan_version"
-    plan: str
-    version: int
+class VersionTermsOut(Resource):
+    """What a plan version sells and on which terms; shown for a version and for a plan's current one."""
+
     name_en: str
     name_de: str
     description_en: str
@@ -244,32 +243,19 @@ class PlanVersionOut(Resource):
     locked_at: datetime | None
 
 
-class PlanOut(Resource):
+class PlanVersionOut(VersionTermsOut):
+    object: str = "plan_version"
+    plan: str
+    version: int
+
+
+class PlanOut(VersionTermsOut):
     object: str = "plan"
     code: str
     product: str
     active: bool
     version: int
     version_id: str
-    name_en: str
-    name_de: str
-    description_en: str
-    description_de: str
-    currency: str
-    interval: IntervalOut
-    anchoring: str
-    billing_timing: str
-    trial_days: int
-    setup_fee: DecimalString | None
-    contract: ContractOut
-    proration_mode: str
-    credit_unused_on_downgrade: bool
-    credit_unused_on_cancel: bool
-    allow_downgrade_now: bool
-    pause_resume: str
-    prices_include_tax: bool
-    charges: list[ChargeOut]
-    locked_at: datetime | None
 
 
 # --- add-ons
