@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from tests.support import ApiClient
+from datetime import timedelta
+
+from tests.support import TEST_ACTOR, ApiClient
+from turnus.apps.billing import services as billing
+from turnus.apps.billing.models import BillingError
+from turnus.apps.subscriptions.models import Subscription
+from turnus.core import clock
+from turnus.core.ids import new_id
+from turnus.core.scope import Scope
 
 
 def _created(response) -> str:
@@ -120,4 +128,20 @@ def seed(api: ApiClient, tag: str = "") -> dict[str, str]:
     ids["credit_note"] = _created(api.post("/v1/credit_notes", {"invoice": credited}))
     second = _created(api.post("/v1/subscriptions", {"customer": ids["customer"], "plan": ids["plan"]}))
     ids["invoice"] = _created(api.post(f"/v1/subscriptions/{second}/invoices"))
+    _billing_run_traces(api, second, tag)
     return ids
+
+
+def _billing_run_traces(api: ApiClient, subscription: str, tag: str) -> None:
+    """What the billing run leaves besides invoices (no API for these): settings and an error."""
+    billing.set_draft_grace_period(Scope(api.tenant.pk, False, TEST_ACTOR), timedelta(days=1))
+    now = clock.now()
+    BillingError.objects.create(
+        public_id=new_id("berr", at=now),
+        tenant_id=api.tenant.pk,
+        livemode=False,
+        created_at=now,
+        subscription=Subscription.objects.get(public_id=subscription),
+        code="invoice_totals_broken",
+        reason=f"the composed invoice breaks BR-CO-10{tag}",
+    )

@@ -5,6 +5,7 @@
 - ``TURNUS_DEBUG``: ``1``/``true`` for development.
 - ``TURNUS_ALLOWED_HOSTS``: comma-separated host names.
 - ``TURNUS_VAR_DIR``: where SQLite, uploads and queues live (default ``./var``).
+- ``TURNUS_QUEUE_URL``: e.g. ``redis://127.0.0.1:6379/0`` for the job queue; default SQLite in ``./var/``.
 """
 
 from __future__ import annotations
@@ -154,6 +155,14 @@ STORAGES = {
 }
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
+
+# Jobs (huey, see turnus.core.jobs): SQLite storage by default, Redis with TURNUS_QUEUE_URL.
+_QUEUE_URL = os.environ.get("TURNUS_QUEUE_URL", "").strip()
+HUEY: dict[str, object] = (
+    {"huey_class": "huey.RedisHuey", "name": "turnus", "url": _QUEUE_URL}
+    if _QUEUE_URL
+    else {"huey_class": "huey.SqliteHuey", "name": "turnus", "filename": str(VAR_DIR / "huey.sqlite3")}
+)
 
 LOGGING = {
     "version": 1,

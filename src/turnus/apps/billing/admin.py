@@ -11,8 +11,15 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
 from turnus.apps.billing import services
-from turnus.apps.billing.models import Invoice, InvoiceAllowance, InvoiceLine, InvoiceVatBreakdown
-from turnus.apps.tenants.admin import ReadOnlyAdmin, actor_of
+from turnus.apps.billing.models import (
+    BillingError,
+    BillingSettings,
+    Invoice,
+    InvoiceAllowance,
+    InvoiceLine,
+    InvoiceVatBreakdown,
+)
+from turnus.apps.tenants.admin import ReadOnlyAdmin, TenantScopedAdmin, actor_of
 from turnus.core.errors import TurnusError
 from turnus.core.scope import Scope
 
@@ -99,3 +106,31 @@ class InvoiceAdmin(ReadOnlyAdmin):
     @admin.action(description=_("Mark the selected invoices as paid"))
     def mark_paid(self, request: HttpRequest, queryset: QuerySet[Invoice]) -> None:
         _run(request, queryset, services.mark_paid, str(_("marked as paid")))
+
+
+@admin.register(BillingError)
+class BillingErrorAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "subscription", "code", "reason", "livemode")
+    list_filter = ("code", "livemode")
+    search_fields = ("public_id", "subscription__public_id", "reason")
+    list_select_related = ("subscription",)
+    exclude = ("tenant",)
+
+    def has_view_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return bool(request.user.is_active and request.user.is_staff)
+
+
+@admin.register(BillingSettings)
+class BillingSettingsAdmin(TenantScopedAdmin):
+    list_display = ("tenant", "draft_grace_period")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> tuple[str, ...]:
+        return ("tenant",) if obj is not None else ()
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return bool(request.user.is_active and request.user.is_superuser)
+
+    def save_model(self, request: HttpRequest, obj: BillingSettings, form: Any, change: bool) -> None:
+        scope = Scope(obj.tenant_id, True, actor_of(request))
+        saved = services.set_draft_grace_period(scope, obj.draft_grace_period)
+        obj.pk = saved.pk

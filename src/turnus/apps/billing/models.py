@@ -3,6 +3,7 @@ composed them, with snapshots of supplier and recipient. Finalized documents nev
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from django.db import models
@@ -292,3 +293,76 @@ class NumberSeries(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.year or ''} #{self.counter}"
+
+
+class BillingSettings(models.Model):
+    """A tenant's billing settings; a tenant without a row uses the defaults."""
+
+    tenant = models.OneToOneField(
+        "tenants.Tenant", on_delete=models.CASCADE, related_name="+", verbose_name=_("tenant")
+    )
+    draft_grace_period = models.DurationField(
+        _("draft grace period"),
+        default=timedelta(0),
+        help_text=_(
+            "How long an invoice made by the billing run stays a draft so late usage can still arrive; "
+            "0 finalizes it at once."
+        ),
+    )
+
+    class Meta:
+        verbose_name = _("billing settings")
+        verbose_name_plural = _("billing settings")
+
+    def __str__(self) -> str:
+        return f"{self.tenant_id}: {self.draft_grace_period}"
+
+
+class BillingSchedule(models.Model):
+    """When the billing run next looks at a subscription (``next_billing_at``, ``None``: never again
+    unless the subscription's lifecycle falls due). Billing owns it, so subscriptions know nothing of
+    billing; the run keeps it up to date."""
+
+    subscription = models.OneToOneField(
+        "subscriptions.Subscription",
+        on_delete=models.CASCADE,
+        related_name="billing_schedule",
+        verbose_name=_("subscription"),
+    )
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.PROTECT, related_name="+")
+    livemode = models.BooleanField(_("live mode"))
+    next_billing_at = models.DateTimeField(_("next billing run"), null=True, blank=True, db_index=True)
+    checked_at = models.DateTimeField(_("last billing run"))
+
+    class Meta:
+        verbose_name = _("billing schedule")
+        verbose_name_plural = _("billing schedules")
+
+    def __str__(self) -> str:
+        return f"{self.subscription_id} @ {self.next_billing_at}"
+
+
+class BillingError(models.Model):
+    """A subscription the billing run could not invoice, and why; the run tries it again later."""
+
+    public_id = models.CharField(_("id"), max_length=40, unique=True, editable=False)
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.PROTECT, related_name="+")
+    livemode = models.BooleanField(_("live mode"))
+    created_at = models.DateTimeField(_("at"))
+    subscription = models.ForeignKey(
+        "subscriptions.Subscription",
+        on_delete=models.CASCADE,
+        related_name="+",
+        verbose_name=_("subscription"),
+    )
+    code = models.CharField(_("error code"), max_length=60)
+    reason = models.TextField(_("reason"))
+
+    class Meta:
+        verbose_name = _("billing error")
+        verbose_name_plural = _("billing errors")
+        ordering = ("-public_id",)
+        indexes = (models.Index(fields=("tenant", "livemode", "-public_id")),)
+
+    def __str__(self) -> str:
+        return f"{self.subscription_id}: {self.code}"

@@ -28,6 +28,7 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 
 from turnus.apps.billing.models import (
+    BillingSettings,
     DocumentKind,
     Invoice,
     InvoiceAllowance,
@@ -559,6 +560,24 @@ def create_draft(scope: Scope, subscription_id: str, period: Period | None = Non
         if found is None:
             raise
         return Drafted(found, False)
+
+
+# --- settings ---------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def set_draft_grace_period(scope: Scope, grace: timedelta) -> BillingSettings:
+    """How long the billing run keeps new invoices of the tenant as drafts (0: finalize at once)."""
+    if grace < timedelta(0):
+        raise ValidationFailed("the draft grace period cannot be negative", field="draft_grace_period")
+    settings, _created = BillingSettings.objects.select_for_update().get_or_create(tenant_id=scope.tenant_id)
+    before = {"draft_grace_period": settings.draft_grace_period.total_seconds()}
+    settings.draft_grace_period = grace
+    settings.save(update_fields=("draft_grace_period",))
+    after = {"draft_grace_period": grace.total_seconds()}
+    tenant_id = Tenant.objects.values_list("public_id", flat=True).get(pk=scope.tenant_id)
+    record(scope, "billing_settings.updated", "tenant", tenant_id, before=before, after=after)
+    return settings
 
 
 # --- numbering and state moves ------------------------------------------------------------------------
