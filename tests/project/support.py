@@ -129,6 +129,10 @@ def seed(api: ApiClient, tag: str = "") -> dict[str, str]:
     second = _created(api.post("/v1/subscriptions", {"customer": ids["customer"], "plan": ids["plan"]}))
     ids["invoice"] = _created(api.post(f"/v1/subscriptions/{second}/invoices"))
     _billing_run_traces(api, second, tag)
+    later = (clock.now() + timedelta(days=400)).isoformat()
+    scheduled = {"effective": "period_end", "effective_at": later}
+    migration = api.post(f"/v1/plans/{ids['plan']}/migrate", scheduled)
+    assert migration.status_code == 200, migration.content
     return ids
 
 

@@ -361,3 +361,60 @@ def test_retrieving_a_subscription_takes_two_queries_once_its_locked_plan_versio
     api.get(f"/v1/subscriptions/{sub['id']}")
     with django_assert_num_queries(2):
         assert api.get(f"/v1/subscriptions/{sub['id']}").status_code == 200
+
+
+def _edit_price(api, plan_id, price):
+    charges = [
+        {
+            "code": "base",
+            "name_en": "Base",
+            "name_de": "Basis",
+            "kind": "recurring",
+            "price": {"model": "per_unit", "unit_price": price},
+        }
+    ]
+    return api.post(f"/v1/plans/{plan_id}", {"charges": charges}).json()
+
+
+def test_a_migration_with_a_future_date_waits_for_the_sweep_after_that_date(api, catalogue, clock):
+    from turnus.apps.billing.sweep import run_sweep
+
+    sub = _subscribe(api, catalogue)
+    edited = _edit_price(api, catalogue["basic"], "12.00")
+    scheduled = api.post(
+        f"/v1/plans/{catalogue['basic']}/migrate",
+        {"effective": "now", "effective_at": "2026-03-20T00:00:00+01:00"},
+    ).json()
+    assert (scheduled["status"], scheduled["migrated"]) == ("scheduled", [])
+    assert scheduled["effective_at"] == "2026-03-19T23:00:00Z"
+    assert scheduled["version"] == edited["version_id"]
+    run_sweep(clock.now())
+    assert api.get(f"/v1/subscriptions/{sub['id']}").json()["recurring_price"] == "10.00"
+    clock.set(datetime(2026, 3, 20, 8, tzinfo=UTC))
+    run_sweep(clock.now())
+    moved = api.get(f"/v1/subscriptions/{sub['id']}").json()
+    assert (moved["plan_version"], moved["recurring_price"]) == (edited["version_id"], "12.00")
+    kinds = [c["kind"] for c in api.get(f"/v1/subscriptions/{sub['id']}/pending_charges").json()]
+    assert "proration_charge" in kinds
+    actions = list(
+        AuditEvent.objects.filter(action__startswith="plan_migration").values_list("action", flat=True)
+    )
+    assert sorted(actions) == ["plan_migration.applied", "plan_migration.created"]
+
+
+def test_a_migration_dated_in_the_past_happens_at_once(api, catalogue):
+    sub = _subscribe(api, catalogue)
+    _edit_price(api, catalogue["basic"], "11.00")
+    done = api.post(
+        f"/v1/plans/{catalogue['basic']}/migrate",
+        {"effective": "period_end", "effective_at": "2020-01-01T00:00:00Z"},
+    ).json()
+    assert (done["status"], done["migrated"]) == ("applied", [sub["id"]])
+    scheduled = api.get(f"/v1/subscriptions/{sub['id']}/scheduled_changes").json()
+    assert [s["type"] for s in scheduled] == ["plan_change"]
+
+
+def test_a_migration_date_without_an_offset_is_refused(api, catalogue):
+    response = api.post(f"/v1/plans/{catalogue['basic']}/migrate", {"effective_at": "2027-01-01T00:00:00"})
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "effective_at"

@@ -226,6 +226,7 @@ def run_sweep(
     """Bill every subscription due at ``now`` (the clock stands at ``now`` for the whole run)."""
     summary = SweepSummary()
     with use_clock(FrozenClock(now)):
+        subscriptions.run_due_migrations(now, tenant_id=tenant.pk if tenant is not None else None)
         graces = _grace_periods(tenant)
         after = 0
         while True:

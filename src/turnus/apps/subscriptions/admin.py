@@ -11,7 +11,12 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
 from turnus.apps.subscriptions import services
-from turnus.apps.subscriptions.models import Subscription, SubscriptionAddOn, SubscriptionCharge
+from turnus.apps.subscriptions.models import (
+    PlanMigration,
+    Subscription,
+    SubscriptionAddOn,
+    SubscriptionCharge,
+)
 from turnus.apps.tenants.admin import TenantScopedAdmin, actor_of
 from turnus.core.audit import record
 from turnus.core.errors import TurnusError
@@ -144,6 +149,30 @@ class SubscriptionChargeAdmin(TenantScopedAdmin):
     list_display = ("public_id", "subscription", "kind", "amount", "currency", "period_start", "period_end")
     list_filter = ("kind", "livemode", "currency")
     search_fields = ("public_id", "subscription__public_id", "description")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+
+@admin.register(PlanMigration)
+class PlanMigrationAdmin(TenantScopedAdmin):
+    list_display = (
+        "public_id",
+        "plan",
+        "target_version",
+        "effective",
+        "effective_at",
+        "applied_at",
+        "livemode",
+    )
+    list_filter = ("effective", "livemode")
+    search_fields = ("public_id", "plan__code")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -202,8 +202,16 @@ def reactivate_subscription(request: HttpRequest, id: str, body: EmptyIn | None 
 
 @router.post("/plans/{id}/migrate", response=MigrationOut, operation_id="migrate_plan")
 def migrate_plan(request: HttpRequest, id: str, body: MigrateIn) -> MigrationOut:
-    migration = services.migrate_plan(scope_of(request), id, effective=body.effective)
+    migration = services.migrate_plan(
+        scope_of(request), id, effective=body.effective, effective_at=body.effective_at
+    )
     return MigrationOut(
-        migrated=[subscription.public_id for subscription in migration.migrated],
-        skipped=[{"subscription": public_id, "reason": reason} for public_id, reason in migration.skipped],
+        id=migration.public_id,
+        plan=id,
+        version=migration.target_version.public_id,
+        effective=migration.effective,
+        effective_at=migration.effective_at,
+        status="applied" if migration.applied_at else "scheduled",
+        migrated=migration.migrated,
+        skipped=migration.skipped,
     )

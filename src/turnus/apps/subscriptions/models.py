@@ -152,3 +152,32 @@ class SubscriptionCharge(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.amount} {self.currency}"
+
+
+class PlanMigration(models.Model):
+    """Moving a plan's subscribers to one of its versions, now or from a date on."""
+
+    public_id = models.CharField(_("id"), max_length=40, unique=True, editable=False)
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.PROTECT, related_name="+")
+    livemode = models.BooleanField(_("live mode"))
+    plan = models.ForeignKey(
+        "catalog.Plan", on_delete=models.PROTECT, related_name="+", verbose_name=_("plan")
+    )
+    target_version = models.ForeignKey(
+        "catalog.PlanVersion", on_delete=models.PROTECT, related_name="+", verbose_name=_("to version")
+    )
+    effective = models.CharField(_("takes effect"), max_length=12)
+    effective_at = models.DateTimeField(_("from"), db_index=True)
+    applied_at = models.DateTimeField(_("applied at"), null=True, blank=True)
+    migrated = models.JSONField(_("migrated subscriptions"), default=list, blank=True)
+    skipped = models.JSONField(_("skipped subscriptions"), default=list, blank=True)
+    created_at = models.DateTimeField(_("created at"))
+
+    class Meta:
+        verbose_name = _("plan migration")
+        verbose_name_plural = _("plan migrations")
+        ordering = ("-public_id",)
+        indexes = (models.Index(fields=("applied_at", "effective_at")),)
+
+    def __str__(self) -> str:
+        return self.public_id

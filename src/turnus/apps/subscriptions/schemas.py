@@ -53,6 +53,7 @@ class EmptyIn(InputSchema):
 
 class MigrateIn(InputSchema):
     effective: Literal["now", "period_end"] = "period_end"
+    effective_at: UtcDateTime | None = None
 
 
 class MoneyOut(Schema):
@@ -154,7 +155,13 @@ class ChangeOut(Schema):
 
 
 class MigrationOut(Schema):
+    id: str
     object: str = "plan_migration"
+    plan: str
+    version: str
+    effective: str
+    effective_at: datetime
+    status: Literal["scheduled", "applied"]
     migrated: list[str]
     skipped: list[dict[str, str]]
 

@@ -14,12 +14,17 @@ from turnus.apps.catalog.models import AddOn, ChargeKind, Coupon, Plan, PlanChar
 from turnus.apps.catalog.services import lock_version, redeem_coupon
 from turnus.apps.customers.services import get_customer
 from turnus.apps.subscriptions import state as states
-from turnus.apps.subscriptions.models import Subscription, SubscriptionAddOn, SubscriptionCharge
+from turnus.apps.subscriptions.models import (
+    PlanMigration,
+    Subscription,
+    SubscriptionAddOn,
+    SubscriptionCharge,
+)
 from turnus.core import clock
 from turnus.core.audit import record
 from turnus.core.errors import Conflict, NotFound, ValidationFailed
 from turnus.core.ids import new_id
-from turnus.core.scope import Scope
+from turnus.core.scope import Actor, ActorKind, Scope
 from turnus.engine import lifecycle
 from turnus.engine.errors import InvalidTransition
 from turnus.engine.lifecycle import (
@@ -632,39 +637,101 @@ def current_view(scope: Scope, public_id: str) -> Outcome:
     return _apply(scope, public_id, lambda current, _, now: lifecycle.advance(current, at=now), write=False)
 
 
-@dataclass(frozen=True)
-class Migration:
-    migrated: list[Subscription]
-    skipped: list[tuple[str, str]]
-
-
 @transaction.atomic
-def migrate_plan(scope: Scope, plan_id: str, *, effective: str) -> Migration:
-    """Move every subscription on an older version of ``plan_id`` to its current version.
+def migrate_plan(
+    scope: Scope, plan_id: str, *, effective: str, effective_at: datetime | None = None
+) -> PlanMigration:
+    """Move the subscribers on older versions of ``plan_id`` to its current version.
 
-    Subscriptions that cannot move (ended, cancelled, …) are listed as skipped with the reason.
+    Without ``effective_at`` (or with one already past) it happens now; otherwise the migration is kept
+    and ``run_due_migrations`` carries it out once ``effective_at`` has come. ``effective`` says whether a
+    subscription moves at that moment (with proration) or at the end of the period it is then in.
     """
     plan: Plan = _in_scope(Plan, scope, plan_id, field="id", label="plan")
-    version = plan.current_version()
     timing = ChangeTiming(effective)
-    migrated: list[Subscription] = []
-    skipped: list[tuple[str, str]] = []
+    now = clock.now()
+    if effective_at is not None and (effective_at.tzinfo is None or effective_at.utcoffset() is None):
+        raise ValidationFailed("effective_at must carry a timezone", field="effective_at")
+    migration = PlanMigration.objects.create(
+        public_id=new_id("pmig", at=now),
+        tenant_id=scope.tenant_id,
+        livemode=scope.livemode,
+        plan=plan,
+        target_version=plan.current_version(),
+        effective=timing.value,
+        effective_at=effective_at if effective_at is not None and effective_at > now else now,
+        created_at=now,
+    )
+    record(
+        scope,
+        "plan_migration.created",
+        "plan_migration",
+        migration.public_id,
+        after={
+            "plan": plan.public_id,
+            "version": migration.target_version.public_id,
+            "effective": timing.value,
+            "effective_at": migration.effective_at.isoformat(),
+        },
+    )
+    if migration.effective_at <= now:
+        _carry_out(scope, migration, now)
+    return migration
+
+
+def _carry_out(scope: Scope, migration: PlanMigration, now: datetime) -> None:
+    version = migration.target_version
+    timing = ChangeTiming(migration.effective)
     candidates = Subscription.objects.filter(
-        tenant_id=scope.tenant_id, livemode=scope.livemode, plan=plan
+        tenant_id=scope.tenant_id, livemode=scope.livemode, plan_id=migration.plan_id
     ).exclude(plan_version=version)
+    migrated: list[str] = []
+    skipped: list[dict[str, str]] = []
     for public_id in candidates.values_list("public_id", flat=True).order_by("public_id"):
         try:
-            outcome = _apply(
-                scope,
-                public_id,
-                lambda current, cache, now: lifecycle.change(
-                    current, cache.terms(version), None, timing, at=now
-                ),
-            )
+            with transaction.atomic():
+                _apply(
+                    scope,
+                    public_id,
+                    lambda current, cache, at: lifecycle.change(
+                        current, cache.terms(version), None, timing, at=at
+                    ),
+                )
         except InvalidTransition as refused:
-            skipped.append((public_id, refused.message))
+            skipped.append({"subscription": public_id, "reason": refused.message})
             continue
-        migrated.append(outcome.subscription)
+        migrated.append(public_id)
     if migrated:
         lock_version(version)
-    return Migration(migrated, skipped)
+    migration.applied_at = now
+    migration.migrated = migrated
+    migration.skipped = skipped
+    migration.save(update_fields=("applied_at", "migrated", "skipped"))
+    record(
+        scope,
+        "plan_migration.applied",
+        "plan_migration",
+        migration.public_id,
+        after={"migrated": migrated, "skipped": skipped},
+    )
+
+
+def run_due_migrations(now: datetime, *, tenant_id: int | None = None) -> int:
+    """Carry out every scheduled plan migration whose date has come; returns how many ran."""
+    due = PlanMigration.objects.filter(applied_at__isnull=True, effective_at__lte=now).order_by("public_id")
+    if tenant_id is not None:
+        due = due.filter(tenant_id=tenant_id)
+    ran = 0
+    for migration_id in due.values_list("pk", flat=True):
+        with transaction.atomic():
+            migration = (
+                PlanMigration.objects.select_for_update()
+                .filter(pk=migration_id, applied_at__isnull=True)
+                .first()
+            )
+            if migration is None:
+                continue
+            scope = Scope(migration.tenant_id, migration.livemode, Actor(ActorKind.SYSTEM, "plan migration"))
+            _carry_out(scope, migration, now)
+            ran += 1
+    return ran
