@@ -69,7 +69,7 @@ test: lint typecheck importlint test-sqlite test-postgres
 	@echo "make test: all checks passed"
 
 bench: install
-	@for script in benchmarks/*.py; do echo "== $$script"; $(PY) $$script; done
+	@for script in benchmarks/[!_]*.py; do echo "== $$script"; $(PY) $$script; done
 
 clean:
 	rm -rf $(VENV) var .coverage .mypy_cache .ruff_cache .hypothesis
