@@ -15,3 +15,14 @@ def test_the_back_office_lists_and_shows_catalog_objects(client, scope, product,
     assert client.get(f"/admin/catalog/{model}/").status_code == 200
     assert client.get(f"/admin/catalog/plan/{plan.pk}/change/").status_code == 200
     assert client.get(f"/admin/catalog/planversion/{plan.current_version().pk}/change/").status_code == 200
+
+
+def test_a_coupon_is_view_only_in_the_back_office_once_made(admin_client, scope):
+    coupon = services.create_coupon(scope, coupon_data())
+    page = admin_client.get(f"/admin/catalog/coupon/{coupon.pk}/change/")
+    assert page.status_code == 200
+    assert 'name="_save"' not in page.content.decode()
+    refused = admin_client.post(f"/admin/catalog/coupon/{coupon.pk}/change/", {"name": "Changed"})
+    assert refused.status_code == 403
+    coupon.refresh_from_db()
+    assert coupon.name != "Changed"

@@ -11,6 +11,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
@@ -43,12 +44,14 @@ class ServiceAdmin(TenantScopedAdmin):
 
     service_fields: tuple[str, ...] = ()
     immutable_fields: tuple[str, ...] = ()
+    create_case: Callable[[Scope, Mapping[str, Any]], TenantOwned]
+    #: ``None`` when the objects cannot be edited once made (their change page is then view-only).
+    update_case: Callable[[Scope, str, Mapping[str, Any]], TenantOwned] | None = None
 
-    def create(self, scope: Scope, data: Mapping[str, Any]) -> TenantOwned:
-        raise NotImplementedError
-
-    def update(self, scope: Scope, public_id: str, data: Mapping[str, Any]) -> TenantOwned:
-        raise NotImplementedError
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        if obj is not None and self.update_case is None:
+            return False
+        return super().has_change_permission(request, obj)
 
     def service_data(self, cleaned: Mapping[str, Any]) -> dict[str, Any]:
         return {name: cleaned[name] for name in self.service_fields if name in cleaned}
@@ -67,10 +70,12 @@ class ServiceAdmin(TenantScopedAdmin):
     def save_model(self, request: HttpRequest, obj: Any, form: forms.ModelForm, change: bool) -> None:  # type: ignore[type-arg]
         data = self.service_data(form.cleaned_data)
         try:
-            if change:
-                saved = self.update(_scope(request, obj), obj.public_id, data)
+            if not change:
+                saved = self.create_case(_scope(request, obj), data)
+            elif self.update_case is not None:
+                saved = self.update_case(_scope(request, obj), obj.public_id, data)
             else:
-                saved = self.create(_scope(request, obj), data)
+                raise PermissionDenied
         except TurnusError as error:
             self.message_user(request, error.message, level=messages.ERROR)
             raise
@@ -101,11 +106,8 @@ class ProductAdmin(ServiceAdmin):
     search_fields = ("public_id", "name_en", "name_de")
     actions = (_archive_action(services.archive_product, _("Archive the selected products")),)
 
-    def create(self, scope: Scope, data: Mapping[str, Any]) -> TenantOwned:
-        return services.create_product(scope, data)
-
-    def update(self, scope: Scope, public_id: str, data: Mapping[str, Any]) -> TenantOwned:
-        return services.update_product(scope, public_id, data)
+    create_case = staticmethod(services.create_product)
+    update_case = staticmethod(services.update_product)
 
 
 @admin.register(BillableMetric)
@@ -116,11 +118,8 @@ class BillableMetricAdmin(ServiceAdmin):
     list_filter = ("aggregation", "recurring", "livemode")
     search_fields = ("public_id", "code", "name_en", "name_de")
 
-    def create(self, scope: Scope, data: Mapping[str, Any]) -> TenantOwned:
-        return services.create_billable_metric(scope, data)
-
-    def update(self, scope: Scope, public_id: str, data: Mapping[str, Any]) -> TenantOwned:
-        return services.update_billable_metric(scope, public_id, data)
+    create_case = staticmethod(services.create_billable_metric)
+    update_case = staticmethod(services.update_billable_metric)
 
 
 @admin.register(AddOn)
@@ -138,11 +137,8 @@ class AddOnAdmin(ServiceAdmin):
             data["interval"] = {"unit": unit, "count": count or 1}
         return data
 
-    def create(self, scope: Scope, data: Mapping[str, Any]) -> TenantOwned:
-        return services.create_addon(scope, data)
-
-    def update(self, scope: Scope, public_id: str, data: Mapping[str, Any]) -> TenantOwned:
-        return services.update_addon(scope, public_id, data)
+    create_case = staticmethod(services.create_addon)
+    update_case = staticmethod(services.update_addon)
 
 
 @admin.register(Coupon)
@@ -163,8 +159,7 @@ class CouponAdmin(ServiceAdmin):
         data["currency"] = data.get("currency") or None
         return data
 
-    def create(self, scope: Scope, data: Mapping[str, Any]) -> TenantOwned:
-        return services.create_coupon(scope, data)
+    create_case = staticmethod(services.create_coupon)
 
 
 class ReadOnlyInline(admin.TabularInline):  # type: ignore[type-arg]
