@@ -59,3 +59,10 @@ def test_ids_follow_the_wall_clock_not_a_test_clock():
     for char in value[4:14]:
         body_millis = body_millis * 32 + "0123456789ABCDEFGHJKMNPQRSTVWXYZ".index(char)
     assert body_millis < year_2040_millis
+
+
+def test_an_id_dated_after_the_wall_clock_is_dated_now_so_later_ids_still_sort_after_it():
+    future = new_id("inv", at=datetime.now(UTC) + timedelta(days=400))
+    made_later = new_id("inv")
+    assert future < made_later
+    assert future[4:14] <= made_later[4:14]

@@ -44,6 +44,13 @@ class FrozenClock:
         return self._instant
 
 
+class SimulatedClock(FrozenClock):
+    """A test clock's frozen time: the business time of its customers' objects.
+
+    Records about the system itself (audit log, outbox, stored idempotent responses) keep the real time
+    under it; see ``system_now``."""
+
+
 def _aware_utc(instant: datetime) -> datetime:
     if instant.tzinfo is None or instant.utcoffset() is None:
         raise InvalidPeriod("instants must be timezone-aware", field="instant")
@@ -63,6 +70,13 @@ def current() -> Clock:
 def now() -> datetime:
     """The current instant by the clock in force."""
     return current().now()
+
+
+def system_now() -> datetime:
+    """The time for records about the system itself (audit log, outbox): the clock in force, except that a
+    ``SimulatedClock`` (a test clock's time) gives way to the real time."""
+    clock = current()
+    return _default.now() if isinstance(clock, SimulatedClock) else clock.now()
 
 
 @contextmanager

@@ -49,10 +49,14 @@ def _next_body(millis: int) -> tuple[int, int]:
 
 
 def new_id(prefix: str, *, at: datetime | None = None) -> str:
-    """A fresh public id for an object of the kind ``prefix`` (``"cus"``, ``"sub"``, ``"inv"`` …)."""
+    """A fresh public id for an object of the kind ``prefix`` (``"cus"``, ``"sub"``, ``"inv"`` …).
+
+    ``at`` dates the id (default: now); a moment later than the wall clock (a test clock's frozen time)
+    is taken as now, so an id never runs ahead of the ids made after it in real time."""
     if not _PREFIX.match(prefix):
         raise ValueError(f"id prefix must be 2-8 lowercase letters, got {prefix!r}")
-    instant = at if at is not None else _wall_clock.now()
+    wall = _wall_clock.now()
+    instant = wall if at is None or at > wall else at
     millis, random_part = _next_body(int(instant.timestamp() * 1000))
     return f"{prefix}_{_encode(millis, 10)}{_encode(random_part, 16)}"
 

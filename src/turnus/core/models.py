@@ -47,6 +47,9 @@ class AuditEvent(AppendOnly):
     after = models.JSONField(_("after"), null=True, blank=True)
     request_id = models.CharField(_("request id"), max_length=40)
     created_at = models.DateTimeField(_("created at"))
+    #: When the change happened in the time of the object it concerns: a test clock's frozen time for that
+    #: clock's customers, else the same instant as ``created_at`` (which is always the real time).
+    occurred_at = models.DateTimeField(_("occurred at"), null=True, blank=True)
 
     objects: ClassVar[TenantScopedQuerySet] = TenantScopedQuerySet.as_manager()  # type: ignore[assignment]
 

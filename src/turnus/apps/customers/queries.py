@@ -24,7 +24,7 @@ def filter_customers(
     created_gte: datetime | None = None,
     created_lte: datetime | None = None,
 ) -> QuerySet[Customer]:
-    customers = live_customers(scope)
+    customers = live_customers(scope).select_related("test_clock")
     if email:
         customers = customers.filter(email__iexact=email.strip())
     if external_id:

@@ -12,6 +12,8 @@ from django.utils import translation
 from ninja import Router, Status
 
 from turnus.apps.catalog.schemas import plain_decimal
+from turnus.apps.customers.clocks import at as clock_at
+from turnus.apps.customers.clocks import frozen_times
 from turnus.apps.metering import queries, services
 from turnus.apps.metering.schemas import EventBatchOut, EventIn, EventOut, UsageLineOut, UsageOut
 from turnus.apps.subscriptions import state as states
@@ -148,7 +150,8 @@ def retrieve_usage(request: HttpRequest, id: str) -> UsageOut:
     scope = scope_of(request)
     subscription = get_subscription(scope, id)
     currency = subscription.plan_version.currency
-    period = _current_period(subscription, clock.now())
+    with clock_at(frozen_times(scope, [subscription.customer_id]).get(subscription.customer_id)):
+        period = _current_period(subscription, clock.now())
     lines = [] if period is None else queries.usage_for_period(scope, subscription, period)
     language = translation.get_language() or "en"
     rounded = [line.amount.rounded() for line in lines]

@@ -22,6 +22,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 
 from turnus.apps.catalog.models import BillableMetric, ChargeKind, PlanCharge
+from turnus.apps.customers.clocks import frozen_times
 from turnus.apps.customers.models import Customer
 from turnus.apps.metering import store
 from turnus.apps.metering.models import (
@@ -108,6 +109,7 @@ class _Candidate:
     properties: dict[str, Any]
     corrects: str | None
     resolved: dict[str, Any] = field(default_factory=dict)
+    requested: datetime | None = None  # the timestamp sent; ``timestamp`` is settled by its customer's time
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,9 +249,9 @@ def _required_text(raw: Mapping[str, Any], name: str, *, max_length: int) -> str
     return value
 
 
-def _timestamp(value: Any, now: datetime) -> datetime:
+def _timestamp(value: Any) -> datetime | None:
     if value is None:
-        return now
+        return None
     if not isinstance(value, str):
         raise ValidationFailed("timestamp must be an RFC 3339 date-time string", field="timestamp")
     try:
@@ -264,8 +266,6 @@ def _timestamp(value: Any, now: datetime) -> datetime:
         instant = instant.astimezone(UTC)
     except OverflowError:
         raise ValidationFailed("timestamp lies outside the supported years", field="timestamp") from None
-    if instant > now + FUTURE_TOLERANCE:
-        raise ValidationFailed("timestamp lies more than 5 minutes in the future", field="timestamp")
     return instant
 
 
@@ -329,9 +329,10 @@ def _candidate(index: int, raw: Any, now: datetime) -> _Candidate:
         metric=metric,
         customer=customer,
         subscription=subscription,
-        timestamp=_timestamp(raw.get("timestamp"), now),
+        timestamp=now,
         properties=properties,
         corrects=_text_field(raw, "corrects", max_length=TRANSACTION_ID_MAX_LENGTH),
+        requested=_timestamp(raw.get("timestamp")),
     )
 
 
@@ -498,6 +499,22 @@ class _Resolver:
         for row in rows:
             self.by_customer.setdefault(row.customer_id, []).append(row)
         self.charged = _charged_metrics({row.plan_version_id for row in rows})
+        self.clock_times = frozen_times(scope, {*self.customers.values(), *(row.customer_id for row in rows)})
+
+    def settle_timestamp(self, candidate: _Candidate, now: datetime) -> None:
+        """The event's time: as sent, else its customer's now (a test clock's time, if on one), which also
+        bounds how far ahead a sent one may lie."""
+        customer_id = self.customers.get(candidate.customer) if candidate.customer is not None else None
+        if candidate.customer is None and candidate.subscription is not None:
+            row = self.by_public_id.get(candidate.subscription)
+            customer_id = row.customer_id if row is not None else None
+        reference = self.clock_times.get(customer_id, now) if customer_id is not None else now
+        if candidate.requested is None:
+            candidate.timestamp = reference
+            return
+        if candidate.requested > reference + FUTURE_TOLERANCE:
+            raise ValidationFailed("timestamp lies more than 5 minutes in the future", field="timestamp")
+        candidate.timestamp = candidate.requested
 
     def _charges(self, subscription: _SubscriptionRow, metric: _MetricRow) -> bool:
         return metric.id in self.charged.get(subscription.plan_version_id, ())
@@ -591,6 +608,7 @@ def ingest(scope: Scope, events: Sequence[Any]) -> list[EventResult]:
             metric = resolver.metrics.get(candidate.metric)
             if metric is None:
                 raise NotFound(f"no billable metric {candidate.metric!r}", field="metric")
+            resolver.settle_timestamp(candidate, now)
             subscription = resolver.subscription(candidate, metric)
             value, group, distinct = _measure(candidate, metric)
             properties_json = _properties_json(candidate.properties)

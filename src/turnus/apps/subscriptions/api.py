@@ -7,6 +7,8 @@ from typing import Any
 from django.http import HttpRequest
 from ninja import Query, Router, Schema, Status
 
+from turnus.apps.customers.clocks import at as clock_at
+from turnus.apps.customers.clocks import customer_named, customer_time, frozen_times
 from turnus.apps.subscriptions import queries, services
 from turnus.apps.subscriptions import state as states
 from turnus.apps.subscriptions.models import Subscription, SubscriptionCharge
@@ -83,9 +85,19 @@ def _change_out(outcome: services.Outcome) -> ChangeOut:
     )
 
 
+def _at_time_of(scope: Scope, subscription_id: str) -> Any:
+    """The block runs at the time of the subscription's customer (a test clock's, if it has one)."""
+    return customer_time(scope, queries.customer_of(scope, subscription_id))
+
+
 @router.post("/subscriptions", response={201: SubscriptionOut}, operation_id="create_subscription")
 def create_subscription(request: HttpRequest, body: SubscriptionIn) -> Status[SubscriptionOut]:
     scope = scope_of(request)
+    with customer_time(scope, customer_named(scope, body.customer)):
+        return _create_subscription(scope, body)
+
+
+def _create_subscription(scope: Scope, body: SubscriptionIn) -> Status[SubscriptionOut]:
     subscription = services.create_subscription(
         scope,
         customer=body.customer,
@@ -116,12 +128,23 @@ def list_subscriptions(request: HttpRequest, filters: Query[SubscriptionFilters]
     if filters.status:
         queryset = queryset.filter(status=filters.status)
     page = paginate(queryset, limit=filters.limit, starting_after=filters.starting_after)
-    return {"data": [_render(subscription) for subscription in page.items], "has_more": page.has_more}
+    times = frozen_times(scope, {subscription.customer_id for subscription in page.items})
+    data = []
+    for subscription in page.items:
+        with clock_at(times.get(subscription.customer_id)):
+            data.append(_render(subscription))
+    return {"data": data, "has_more": page.has_more}
 
 
 @router.get("/subscriptions/{id}", response=SubscriptionOut, operation_id="retrieve_subscription")
 def retrieve_subscription(request: HttpRequest, id: str) -> SubscriptionOut:
-    return _render(queries.view_subscription(scope_of(request), id))
+    scope = scope_of(request)
+    subscription = queries.view_subscription(scope, id)
+    frozen = None
+    if vars(subscription).get("customer_test_clock_id") is not None:
+        frozen = frozen_times(scope, [subscription.customer_id]).get(subscription.customer_id)
+    with clock_at(frozen):
+        return _render(subscription)
 
 
 @router.get(
@@ -130,8 +153,10 @@ def retrieve_subscription(request: HttpRequest, id: str) -> SubscriptionOut:
     operation_id="list_scheduled_changes",
 )
 def list_scheduled_changes(request: HttpRequest, id: str) -> list[ScheduledChangeOut]:
-    outcome = services.current_view(scope_of(request), id)
-    return scheduled_changes(outcome.transition.subscription, outcome.components)
+    scope = scope_of(request)
+    with _at_time_of(scope, id):
+        outcome = services.current_view(scope, id)
+        return scheduled_changes(outcome.transition.subscription, outcome.components)
 
 
 @router.get(
@@ -146,15 +171,16 @@ def list_pending_charges(request: HttpRequest, id: str) -> list[ItemOut]:
 @router.post("/subscriptions/{id}/change", response=ChangeOut, operation_id="change_subscription")
 def change_subscription(request: HttpRequest, id: str, body: ChangeIn) -> ChangeOut:
     scope = scope_of(request)
-    outcome = services.change_subscription(
-        scope,
-        id,
-        plan=body.plan,
-        quantity=body.quantity,
-        effective=body.effective,
-        quantities=body.quantities,
-    )
-    return _change_out(outcome)
+    with _at_time_of(scope, id):
+        outcome = services.change_subscription(
+            scope,
+            id,
+            plan=body.plan,
+            quantity=body.quantity,
+            effective=body.effective,
+            quantities=body.quantities,
+        )
+        return _change_out(outcome)
 
 
 @router.post(
@@ -162,34 +188,38 @@ def change_subscription(request: HttpRequest, id: str, body: ChangeIn) -> Change
 )
 def preview_change(request: HttpRequest, id: str, body: ChangeIn) -> ChangeOut:
     scope = scope_of(request)
-    outcome = services.preview_change(
-        scope,
-        id,
-        plan=body.plan,
-        quantity=body.quantity,
-        effective=body.effective,
-        quantities=body.quantities,
-    )
-    return _change_out(outcome)
+    with _at_time_of(scope, id):
+        outcome = services.preview_change(
+            scope,
+            id,
+            plan=body.plan,
+            quantity=body.quantity,
+            effective=body.effective,
+            quantities=body.quantities,
+        )
+        return _change_out(outcome)
 
 
 @router.post("/subscriptions/{id}/pause", response=SubscriptionOut, operation_id="pause_subscription")
 def pause_subscription(request: HttpRequest, id: str, body: PauseIn) -> SubscriptionOut:
     scope = scope_of(request)
-    outcome = services.pause_subscription(scope, id, starts_at=body.starts_at, resume_at=body.resume_at)
-    return _render_outcome(scope, outcome)
+    with _at_time_of(scope, id):
+        outcome = services.pause_subscription(scope, id, starts_at=body.starts_at, resume_at=body.resume_at)
+        return _render_outcome(scope, outcome)
 
 
 @router.post("/subscriptions/{id}/resume", response=SubscriptionOut, operation_id="resume_subscription")
 def resume_subscription(request: HttpRequest, id: str, body: EmptyIn | None = None) -> SubscriptionOut:
     scope = scope_of(request)
-    return _render_outcome(scope, services.resume_subscription(scope, id))
+    with _at_time_of(scope, id):
+        return _render_outcome(scope, services.resume_subscription(scope, id))
 
 
 @router.post("/subscriptions/{id}/cancel", response=SubscriptionOut, operation_id="cancel_subscription")
 def cancel_subscription(request: HttpRequest, id: str, body: CancelIn) -> SubscriptionOut:
     scope = scope_of(request)
-    return _render_outcome(scope, services.cancel_subscription(scope, id, mode=body.mode))
+    with _at_time_of(scope, id):
+        return _render_outcome(scope, services.cancel_subscription(scope, id, mode=body.mode))
 
 
 @router.post(
@@ -197,7 +227,8 @@ def cancel_subscription(request: HttpRequest, id: str, body: CancelIn) -> Subscr
 )
 def reactivate_subscription(request: HttpRequest, id: str, body: EmptyIn | None = None) -> SubscriptionOut:
     scope = scope_of(request)
-    return _render_outcome(scope, services.reactivate_subscription(scope, id))
+    with _at_time_of(scope, id):
+        return _render_outcome(scope, services.reactivate_subscription(scope, id))
 
 
 @router.post("/plans/{id}/migrate", response=MigrationOut, operation_id="migrate_plan")

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db.models import QuerySet
+
 from turnus.apps.catalog.models import Coupon, PlanVersion
 from turnus.apps.customers.models import Customer
 from turnus.apps.subscriptions.models import Subscription, SubscriptionAddOn
@@ -23,6 +25,7 @@ _ADDONS = SubscriptionAddOn._meta.db_table
 _VIEW_SQL = f"""
 SELECT s.*,
        c.public_id AS customer_public_id,
+       c.test_clock_id AS customer_test_clock_id,
        v.public_id AS version_public_id,
        v.locked_at IS NOT NULL AS version_locked,
        k.code AS coupon_code,
@@ -66,3 +69,11 @@ def view_subscription(scope: Scope, public_id: str) -> Subscription:
     found.plan = found.plan_version.plan
     extra["has_addons"] = bool(extra["has_addons"])
     return found
+
+
+def customer_of(scope: Scope, public_id: str) -> QuerySet[Any]:
+    """The customer of subscription ``public_id``, as a queryset of its key, for
+    ``turnus.apps.customers.clocks.customer_time`` (test-clock customers' subscriptions run at its time)."""
+    return Subscription.objects.filter(
+        tenant_id=scope.tenant_id, livemode=scope.livemode, public_id=public_id
+    ).values("customer_id")
