@@ -84,7 +84,7 @@ def test_a_mid_period_upgrade_puts_its_credit_and_charge_on_the_next_invoice(sco
     april = services.create_draft(scope, billed.subscription).invoice
     assert (april.period_start, april.period_end) == (APRIL, APRIL + timedelta(days=30))
     assert _lines(april) == [
-        ("proration_credit", "Gutschrift für ungenutzte Zeit: Pro", Decimal("-51.61")),
+        ("proration_credit", "Anrechnung ungenutzter Zeit: Pro", Decimal("-51.61")),
         ("proration_charge", "Restlaufzeit: Max", Decimal("103.23")),
         ("recurring", "Abonnementgebühr: Max", Decimal("200.00")),
     ]

@@ -205,7 +205,21 @@ def test_bill_runs_the_billing_for_a_tenant_until_a_moment_and_prints_a_summary(
     assert "Invoices created: 2 (2 finalized)" in text
     assert "EUR 238.00" in text
     assert "Errors: 0" in text
+    assert "[##############################] 1/1 subscriptions" in text
     assert _invoices_of(subscription).count() == 2
+
+
+@pytest.mark.django_db
+def test_bills_progress_bar_counts_the_due_subscriptions_before_the_run(scope, clock, tenant):
+    from turnus.apps.billing.management.commands.bill import progress_bar
+
+    _subscriptions(scope, 3)
+    assert sweep.count_due(clock.now(), tenant=tenant) == 3
+    sweep.run_sweep(clock.now())
+    assert sweep.count_due(clock.now(), tenant=tenant) == 0
+    assert progress_bar(1, 3, width=9) == "[###......]"
+    assert progress_bar(0, 0, width=4) == "[####]"
+    assert progress_bar(5, 3, width=4) == "[####]"
 
 
 @pytest.mark.django_db

@@ -12,12 +12,17 @@ from django.utils.translation import gettext_lazy as _
 
 from turnus.apps.billing import services
 from turnus.apps.billing.models import (
+    BalanceTransaction,
+    BilledPeriod,
     BillingError,
     BillingSettings,
+    CustomerBalance,
+    CustomerCharge,
     Invoice,
     InvoiceAllowance,
     InvoiceLine,
     InvoiceVatBreakdown,
+    Refund,
 )
 from turnus.apps.tenants.admin import ReadOnlyAdmin, TenantScopedAdmin, actor_of
 from turnus.core.errors import TurnusError
@@ -47,6 +52,12 @@ class InvoiceLineInline(ReadOnlyInline):
 class VatBreakdownInline(ReadOnlyInline):
     model = InvoiceVatBreakdown
     fields = ("category", "rate", "taxable_amount", "tax_amount", "reason_code", "note")
+    readonly_fields = fields
+
+
+class BilledPeriodInline(ReadOnlyInline):
+    model = BilledPeriod
+    fields = ("subscription", "period_start", "period_end", "usage_start", "usage_end")
     readonly_fields = fields
 
 
@@ -88,7 +99,7 @@ class InvoiceAdmin(ReadOnlyAdmin):
     list_filter = ("kind", "status", "livemode")
     search_fields = ("public_id", "number", "customer__public_id", "customer__name")
     list_select_related = ("customer",)
-    inlines = (InvoiceLineInline, VatBreakdownInline, AllowanceInline)
+    inlines = (BilledPeriodInline, InvoiceLineInline, VatBreakdownInline, AllowanceInline)
     actions = ("finalize", "void", "mark_paid")
     exclude = ("tenant",)
 
@@ -122,7 +133,7 @@ class BillingErrorAdmin(ReadOnlyAdmin):
 
 @admin.register(BillingSettings)
 class BillingSettingsAdmin(TenantScopedAdmin):
-    list_display = ("tenant", "draft_grace_period")
+    list_display = ("tenant", "draft_grace_period", "consolidate_invoices")
 
     def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> tuple[str, ...]:
         return ("tenant",) if obj is not None else ()
@@ -132,5 +143,57 @@ class BillingSettingsAdmin(TenantScopedAdmin):
 
     def save_model(self, request: HttpRequest, obj: BillingSettings, form: Any, change: bool) -> None:
         scope = Scope(obj.tenant_id, True, actor_of(request))
-        saved = services.set_draft_grace_period(scope, obj.draft_grace_period)
+        saved = services.update_billing_settings(
+            scope,
+            draft_grace_period=obj.draft_grace_period,
+            consolidate_invoices=obj.consolidate_invoices,
+        )
         obj.pk = saved.pk
+
+
+@admin.register(CustomerCharge)
+class CustomerChargeAdmin(ReadOnlyAdmin):
+    list_display = ("public_id", "customer", "description", "unit_amount", "quantity", "currency", "status")
+    list_filter = ("status", "currency", "livemode")
+    search_fields = ("public_id", "description", "customer__public_id", "customer__name")
+    list_select_related = ("customer",)
+    exclude = ("tenant",)
+
+    def has_view_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return bool(request.user.is_active and request.user.is_staff)
+
+
+@admin.register(CustomerBalance)
+class CustomerBalanceAdmin(ReadOnlyAdmin):
+    list_display = ("customer", "currency", "amount", "updated_at", "livemode")
+    list_filter = ("currency", "livemode")
+    search_fields = ("customer__public_id", "customer__name")
+    list_select_related = ("customer",)
+    exclude = ("tenant",)
+
+    def has_view_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return bool(request.user.is_active and request.user.is_staff)
+
+
+@admin.register(BalanceTransaction)
+class BalanceTransactionAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "customer", "kind", "amount", "currency", "ending_balance", "livemode")
+    list_filter = ("kind", "currency", "livemode")
+    search_fields = ("public_id", "customer__public_id", "customer__name", "description")
+    list_select_related = ("customer",)
+    exclude = ("tenant",)
+
+    def has_view_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return bool(request.user.is_active and request.user.is_staff)
+
+
+@admin.register(Refund)
+class RefundAdmin(ReadOnlyAdmin):
+    list_display = ("public_id", "customer", "amount", "currency", "status", "created_at", "refunded_at")
+    list_filter = ("status", "currency", "livemode")
+    search_fields = ("public_id", "customer__public_id", "customer__name", "credit_note__number")
+    list_select_related = ("customer",)
+    exclude = ("tenant",)
+
+    def has_view_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return bool(request.user.is_active and request.user.is_staff)

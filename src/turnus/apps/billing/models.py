@@ -115,11 +115,6 @@ class Invoice(models.Model):
         )
         constraints = (
             models.UniqueConstraint(
-                fields=("subscription", "period_start", "period_end", "kind"),
-                condition=Q(kind="invoice", subscription__isnull=False),
-                name="billing_invoice_once_per_period",
-            ),
-            models.UniqueConstraint(
                 fields=("tenant", "livemode", "kind", "number"),
                 condition=Q(number__isnull=False),
                 name="billing_invoice_number_unique",
@@ -159,6 +154,47 @@ class Invoice(models.Model):
     @property
     def is_credit_note(self) -> bool:
         return self.kind == DocumentKind.CREDIT_NOTE
+
+
+class BilledPeriod(models.Model):
+    """One subscription period an invoice bills: the key that makes each period billed exactly once.
+
+    Written in the transaction that stores the invoice; an invoice has one (the invoice of one
+    subscription, whose ``Invoice.subscription`` is set) or several (a consolidated invoice of a
+    customer's subscriptions, whose ``Invoice.subscription`` is empty). A voided invoice keeps its rows,
+    as before: its period stays billed. ``usage_start``/``usage_end`` say which usage of the
+    subscription the invoice billed; finalizing closes metering up to ``usage_end``."""
+
+    invoice = models.ForeignKey(
+        Invoice, on_delete=models.CASCADE, related_name="billed_periods", verbose_name=_("invoice")
+    )
+    subscription = models.ForeignKey(
+        "subscriptions.Subscription",
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("subscription"),
+    )
+    kind = models.CharField(
+        _("kind"), max_length=12, choices=DocumentKind.choices, default=DocumentKind.INVOICE
+    )
+    period_start = models.DateTimeField(_("period start"))
+    period_end = models.DateTimeField(_("period end"))
+    usage_start = models.DateTimeField(_("usage from"), null=True, blank=True)
+    usage_end = models.DateTimeField(_("usage until"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("billed period")
+        verbose_name_plural = _("billed periods")
+        ordering = ("invoice", "period_start", "id")
+        constraints = (
+            models.UniqueConstraint(
+                fields=("subscription", "period_start", "period_end", "kind"),
+                name="billing_period_billed_once",
+            ),
+        )
+
+    def __str__(self) -> str:
+        return f"{self.subscription_id} [{self.period_start}, {self.period_end})"
 
 
 class InvoicePart(models.Model):
@@ -309,6 +345,14 @@ class BillingSettings(models.Model):
             "0 finalizes it at once."
         ),
     )
+    consolidate_invoices = models.BooleanField(
+        _("consolidate invoices"),
+        default=False,
+        help_text=_(
+            "The billing run puts a customer's subscriptions that fall due in the same run and bill in "
+            "the same currency on one invoice."
+        ),
+    )
 
     class Meta:
         verbose_name = _("billing settings")
@@ -366,3 +410,181 @@ class BillingError(models.Model):
 
     def __str__(self) -> str:
         return f"{self.subscription_id}: {self.code}"
+
+
+# --- one-off charges, customer credit balance, refunds ------------------------------------------------
+
+
+class ChargeStatus(models.TextChoices):
+    PENDING = "pending", _("pending")
+    INVOICED = "invoiced", _("invoiced")
+    VOID = "void", _("void")
+
+
+class CustomerCharge(models.Model):
+    """A one-off charge of a customer, billed once by the next invoice of that customer in its currency
+    (the named subscription's, or a standalone invoice made at once)."""
+
+    public_id = models.CharField(_("id"), max_length=40, unique=True, editable=False)
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.PROTECT, related_name="+")
+    livemode = models.BooleanField(_("live mode"))
+    created_at = models.DateTimeField(_("created at"))
+    customer = models.ForeignKey(
+        "customers.Customer", on_delete=models.PROTECT, related_name="+", verbose_name=_("customer")
+    )
+    subscription = models.ForeignKey(
+        "subscriptions.Subscription",
+        on_delete=models.PROTECT,
+        related_name="+",
+        null=True,
+        blank=True,
+        verbose_name=_("subscription"),
+    )
+    description = models.CharField(_("description"), max_length=300)
+    unit_amount = _money_field(_("unit amount"))
+    quantity = models.PositiveIntegerField(_("quantity"))
+    currency = models.CharField(_("currency"), max_length=3)
+    prices_include_tax = models.BooleanField(_("prices include VAT"), default=False)
+    tax_category = models.CharField(_("tax category"), max_length=12)
+    status = models.CharField(_("status"), max_length=10, choices=ChargeStatus.choices)
+    invoice = models.ForeignKey(
+        Invoice,
+        on_delete=models.PROTECT,
+        related_name="customer_charges",
+        null=True,
+        blank=True,
+        verbose_name=_("invoice"),
+    )
+    voided_at = models.DateTimeField(_("voided at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("one-off charge")
+        verbose_name_plural = _("one-off charges")
+        ordering = ("-public_id",)
+        indexes = (
+            models.Index(fields=("tenant", "livemode", "-public_id")),
+            models.Index(fields=("customer", "currency", "status")),
+        )
+        constraints = (
+            models.CheckConstraint(
+                condition=Q(status="invoiced", invoice__isnull=False)
+                | (~Q(status="invoiced") & Q(invoice__isnull=True)),
+                name="billing_charge_invoiced_has_invoice",
+            ),
+        )
+
+    def __str__(self) -> str:
+        return f"{self.description} ({self.public_id})"
+
+
+class CustomerBalance(models.Model):
+    """What a tenant owes a customer in one currency (positive: credit the customer's next invoices use).
+
+    The sum of the customer's balance transactions in that currency, kept in the same transaction as
+    each of them; its row is what concurrent users of the balance lock."""
+
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.PROTECT, related_name="+")
+    livemode = models.BooleanField(_("live mode"))
+    customer = models.ForeignKey(
+        "customers.Customer", on_delete=models.PROTECT, related_name="+", verbose_name=_("customer")
+    )
+    currency = models.CharField(_("currency"), max_length=3)
+    amount = _money_field(_("balance"), default=0)
+    updated_at = models.DateTimeField(_("updated at"))
+
+    class Meta:
+        verbose_name = _("customer balance")
+        verbose_name_plural = _("customer balances")
+        ordering = ("customer", "currency")
+        constraints = (
+            models.UniqueConstraint(fields=("customer", "currency"), name="billing_balance_per_currency"),
+        )
+
+    def __str__(self) -> str:
+        return f"{self.customer_id}: {self.amount} {self.currency}"
+
+
+class BalanceTransactionKind(models.TextChoices):
+    ADJUSTMENT = "adjustment", _("adjustment")
+    CREDIT_NOTE = "credit_note", _("credit note")
+    APPLIED_TO_INVOICE = "applied_to_invoice", _("applied to invoice")
+    INVOICE_VOIDED = "invoice_voided", _("invoice voided")
+
+
+class BalanceTransaction(models.Model):
+    """One change of a customer's balance: positive credits the customer, negative uses or debits it."""
+
+    public_id = models.CharField(_("id"), max_length=40, unique=True, editable=False)
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.PROTECT, related_name="+")
+    livemode = models.BooleanField(_("live mode"))
+    created_at = models.DateTimeField(_("created at"))
+    customer = models.ForeignKey(
+        "customers.Customer", on_delete=models.PROTECT, related_name="+", verbose_name=_("customer")
+    )
+    amount = _money_field(_("amount"))
+    currency = models.CharField(_("currency"), max_length=3)
+    ending_balance = _money_field(_("balance afterwards"))
+    kind = models.CharField(_("kind"), max_length=20, choices=BalanceTransactionKind.choices)
+    invoice = models.ForeignKey(
+        Invoice,
+        on_delete=models.PROTECT,
+        related_name="+",
+        null=True,
+        blank=True,
+        verbose_name=_("invoice"),
+    )
+    credit_note = models.ForeignKey(
+        Invoice,
+        on_delete=models.PROTECT,
+        related_name="+",
+        null=True,
+        blank=True,
+        verbose_name=_("credit note"),
+    )
+    description = models.CharField(_("description"), max_length=500)
+
+    class Meta:
+        verbose_name = _("balance transaction")
+        verbose_name_plural = _("balance transactions")
+        ordering = ("-public_id",)
+        indexes = (
+            models.Index(fields=("tenant", "livemode", "-public_id")),
+            models.Index(fields=("customer", "-public_id")),
+        )
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.amount} {self.currency}"
+
+
+class RefundStatus(models.TextChoices):
+    DUE = "due", _("due")
+    REFUNDED = "refunded", _("refunded")
+
+
+class Refund(models.Model):
+    """Money a credit note says the tenant owes back to the customer, until the tenant marks it paid out."""
+
+    public_id = models.CharField(_("id"), max_length=40, unique=True, editable=False)
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.PROTECT, related_name="+")
+    livemode = models.BooleanField(_("live mode"))
+    created_at = models.DateTimeField(_("created at"))
+    customer = models.ForeignKey(
+        "customers.Customer", on_delete=models.PROTECT, related_name="+", verbose_name=_("customer")
+    )
+    credit_note = models.ForeignKey(
+        Invoice, on_delete=models.PROTECT, related_name="refunds", verbose_name=_("credit note")
+    )
+    amount = _money_field(_("amount"))
+    currency = models.CharField(_("currency"), max_length=3)
+    status = models.CharField(_("status"), max_length=10, choices=RefundStatus.choices)
+    refunded_at = models.DateTimeField(_("refunded at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("refund")
+        verbose_name_plural = _("refunds")
+        ordering = ("-public_id",)
+        indexes = (models.Index(fields=("tenant", "livemode", "-public_id")),)
+        constraints = (models.CheckConstraint(condition=Q(amount__gt=0), name="billing_refund_positive"),)
+
+    def __str__(self) -> str:
+        return f"{self.amount} {self.currency} ({self.public_id})"

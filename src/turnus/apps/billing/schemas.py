@@ -7,9 +7,11 @@ from typing import Any
 from django.utils import translation
 from ninja import Field, Schema
 
+from turnus.apps.billing import balance
 from turnus.apps.billing.models import VAT_NOTES, DocumentKind, Invoice
 from turnus.apps.billing.services import BuiltInvoice
-from turnus.core.api import DecimalString, InputSchema
+from turnus.apps.customers.models import TestClock
+from turnus.core.api import DecimalString, InputSchema, UtcDateTime
 from turnus.engine.invoice import ComposedInvoice
 from turnus.engine.money import Money
 
@@ -83,6 +85,13 @@ class PartyOut(Schema):
     email: str
 
 
+class CreditNoteSettlementOut(Schema):
+    invoice: DecimalString = Field(description="Taken off what was still owed on the invoice.")
+    balance: DecimalString = Field(description="Added to the customer's credit balance.")
+    refund: DecimalString = Field(description="Due back to the customer as a refund.")
+    refund_id: str | None
+
+
 class InvoiceOut(Schema):
     id: str
     object: str
@@ -91,7 +100,14 @@ class InvoiceOut(Schema):
     number: str | None
     status: str
     customer: str
-    subscription: str | None
+    subscription: str | None = Field(
+        description="The subscription of an invoice of one subscription; empty on a consolidated invoice."
+    )
+    subscriptions: list[str] = Field(
+        default_factory=list,
+        description="Every subscription whose billing period the invoice bills (of a credit note: those "
+        "of the corrected invoice); several on a consolidated invoice.",
+    )
     credit_note_for: str | None
     reason: str
     currency: str
@@ -108,6 +124,12 @@ class InvoiceOut(Schema):
     vat_breakdown: list[VatBreakdownOut]
     allowances: list[AllowanceOut]
     totals: TotalsOut
+    amount_remaining: DecimalString | None = Field(
+        default=None, description="Invoices: what is still owed (amount due less credit notes; 0 once paid)."
+    )
+    settlement: CreditNoteSettlementOut | None = Field(
+        default=None, description="Credit notes: where the credited amount went."
+    )
     finalized_at: datetime | None
     paid_at: datetime | None
     voided_at: datetime | None
@@ -141,6 +163,11 @@ class CreditNoteIn(InputSchema):
     invoice: str = Field(min_length=1, max_length=40)
     lines: list[CreditLineIn] | None = Field(default=None, max_length=500)
     reason: str = Field(default="", max_length=500)
+    settlement: str = Field(
+        default="auto",
+        description="auto (paid invoice: refund; unpaid: off what is owed, any excess to the balance), "
+        "balance or refund.",
+    )
 
 
 def _rounded(amount: Any, currency: str) -> Decimal:
@@ -157,6 +184,30 @@ def _note(key: str | None, language: str) -> str | None:
         return str(text)
 
 
+def _account_parts(invoice: Invoice) -> dict[str, Any]:
+    currency = invoice.currency
+    if invoice.kind != DocumentKind.CREDIT_NOTE:
+        return {"amount_remaining": _rounded(balance.amount_remaining(invoice), currency)}
+    settled = balance.settlement_of(invoice)
+    return {
+        "settlement": CreditNoteSettlementOut(
+            invoice=_rounded(settled.to_invoice, currency),
+            balance=_rounded(settled.to_balance, currency),
+            refund=_rounded(settled.to_refund, currency),
+            refund_id=settled.refund.public_id if settled.refund else None,
+        )
+    }
+
+
+def _subscriptions_of(invoice: Invoice) -> list[str]:
+    """The subscriptions the invoice (a credit note: the corrected invoice) bills, in period order."""
+    billed = invoice.credit_note_for if invoice.credit_note_for is not None else invoice
+    found = [period.subscription.public_id for period in billed.billed_periods.all()]
+    if not found and invoice.subscription is not None:
+        found = [invoice.subscription.public_id]
+    return list(dict.fromkeys(found))
+
+
 def invoice_out(invoice: Invoice) -> InvoiceOut:
     currency = invoice.currency
     language = invoice.locale
@@ -169,6 +220,7 @@ def invoice_out(invoice: Invoice) -> InvoiceOut:
         status=invoice.status,
         customer=invoice.customer.public_id,
         subscription=invoice.subscription.public_id if invoice.subscription else None,
+        subscriptions=_subscriptions_of(invoice),
         credit_note_for=invoice.credit_note_for.public_id if invoice.credit_note_for else None,
         reason=invoice.reason,
         currency=currency,
@@ -221,6 +273,7 @@ def invoice_out(invoice: Invoice) -> InvoiceOut:
             for allowance in invoice.allowances.all()
         ],
         totals=TotalsOut(**{name: _rounded(getattr(invoice, name), currency) for name in TOTAL_NAMES}),
+        **_account_parts(invoice),
         finalized_at=invoice.finalized_at,
         paid_at=invoice.paid_at,
         voided_at=invoice.voided_at,
@@ -301,3 +354,86 @@ def upcoming_out(built: BuiltInvoice, livemode: bool) -> UpcomingInvoiceOut:
         prices_include_tax=prices_include_tax,
         **parts,
     )
+
+
+class TestClockIn(InputSchema):
+    __test__ = False  # not a pytest test class
+
+    frozen_time: UtcDateTime = Field(description="The simulated time to start at (years 2000 to 2099).")
+    name: str | None = Field(None, description="A label of your choice, at most 300 characters.")
+
+
+class TestClockAdvanceIn(InputSchema):
+    __test__ = False  # not a pytest test class
+
+    frozen_time: UtcDateTime = Field(
+        description="The time to move to: after the current frozen_time, at most 731 days ahead of it."
+    )
+
+
+class TestClockOut(Schema):
+    """A test clock (test mode only); customers created with it live at its ``frozen_time``."""
+
+    __test__ = False  # not a pytest test class
+
+    id: str
+    object: str = "test_clock"
+    livemode: bool
+    created_at: datetime
+    name: str | None
+    frozen_time: datetime
+    status: str = Field("ready", description="Always 'ready': an advance completes within its request.")
+
+    @staticmethod
+    def resolve_id(test_clock: TestClock) -> str:
+        return test_clock.public_id
+
+    @staticmethod
+    def resolve_name(test_clock: TestClock) -> str | None:
+        return test_clock.name or None
+
+
+class TestClockAdvanceSummaryOut(Schema):
+    __test__ = False  # not a pytest test class
+
+    previous_time: datetime = Field(description="The frozen_time before this advance.")
+    frozen_time: datetime
+    billing_runs: int = Field(description="Billing runs made, one per moment something fell due.")
+    invoices_created: int
+    finalized: int
+    errors: int = Field(description="Subscriptions whose billing failed (recorded as billing errors).")
+
+
+class TestClockAdvancedOut(TestClockOut):
+    advance: TestClockAdvanceSummaryOut
+
+
+class TestClockDeletedOut(Schema):
+    __test__ = False  # not a pytest test class
+
+    id: str
+    object: str = "test_clock"
+    livemode: bool
+    deleted: bool = True
+
+    @staticmethod
+    def resolve_id(test_clock: TestClock) -> str:
+        return test_clock.public_id
+
+
+class BillingSettingsOut(Schema):
+    object: str = "billing_settings"
+    draft_grace_period: int = Field(
+        description="Seconds an invoice made by the billing run stays a draft (0: finalized at once)."
+    )
+    consolidate_invoices: bool = Field(
+        description="Whether the billing run puts a customer's subscriptions due in the same run and "
+        "billed in the same currency on one invoice."
+    )
+
+
+class BillingSettingsIn(InputSchema):
+    draft_grace_period: int | None = Field(
+        default=None, description="Seconds, 0 to 7776000 (90 days); omitted: unchanged."
+    )
+    consolidate_invoices: bool | None = Field(default=None, description="Omitted: unchanged.")

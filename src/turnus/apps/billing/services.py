@@ -12,23 +12,35 @@ recurring fee of that period, every pending lifecycle charge that began before t
 to the period start). For a plan billed in arrears it is issued when the period ends and holds the used
 recurring fee and the usage of the period itself. ``usage_start``/``usage_end`` record which usage an
 invoice billed; finalizing closes metering up to ``usage_end``.
+
+Exactly once. Each subscription period an invoice bills has a ``BilledPeriod`` row, unique on
+(subscription, period start, period end, kind) and written in the transaction that stores the invoice;
+its usage bounds are the ones metering is closed to. An invoice of one subscription has one row (and
+``Invoice.subscription`` set); a consolidated invoice (``create_consolidated_draft``) has one per
+subscription and no ``Invoice.subscription``: its ``period_*``/``usage_*`` span its rows.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.dispatch import Signal
 from django.utils import translation
 from django.utils.translation import gettext as _
 
+from turnus.apps.billing import balance, charge_lines
+from turnus.apps.billing.components import period_lines
 from turnus.apps.billing.models import (
+    BilledPeriod,
     BillingSettings,
+    CustomerCharge,
     DocumentKind,
     Invoice,
     InvoiceAllowance,
@@ -63,11 +75,14 @@ from turnus.engine.invoice import (
 from turnus.engine.invoice import InvoiceLine as ComposedLine
 from turnus.engine.invoice import credit_note as engine_credit_note
 from turnus.engine.lifecycle import ItemKind
-from turnus.engine.money import MAX_UNIT_PRICE_DECIMALS, Money, round_half_up
+from turnus.engine.money import MAX_UNIT_PRICE_DECIMALS, Money, currency_digits, round_half_up
 from turnus.engine.periods import Period, local_date
 from turnus.engine.tax import TaxCategory, TaxDecision, VatCategory, determine_vat
 
 PAYMENT_TERM = timedelta(days=14)
+#: Sent after the transaction that issued (numbered) an invoice or credit note commits, with ``invoice``
+#: (its public id). Apps above billing listen (documents renders it); billing knows none of them.
+invoice_issued = Signal()
 _PLACEHOLDER = re.compile(r"\{(year|seq)(:[^}]*)?\}")
 
 
@@ -104,6 +119,7 @@ class BuiltInvoice:
     lines: tuple[LineInput, ...]
     charges: tuple[SubscriptionCharge, ...]
     discounts: tuple[Discount, ...] = field(default=())
+    customer_charges: tuple[CustomerCharge, ...] = field(default=())
 
 
 def get_invoice(
@@ -124,7 +140,20 @@ def get_invoice(
 # --- what a period's invoice holds -----------------------------------------------------------------
 
 
-def _tax_decision(tenant: Tenant, customer: Customer, version: PlanVersion, supply_day: Any) -> TaxDecision:
+def _tax_decision(
+    tenant: Tenant,
+    customer: Customer,
+    version: PlanVersion,
+    supply_day: Any,
+    category: TaxCategory | None = None,
+) -> TaxDecision:
+    return tax_decision(
+        tenant, customer, category or TaxCategory(version.plan.product.tax_category), supply_day
+    )
+
+
+def tax_decision(tenant: Tenant, customer: Customer, category: TaxCategory, supply_day: Any) -> TaxDecision:
+    """The VAT of a supply of ``category`` (standard, reduced …) to ``customer`` on ``supply_day``."""
     if customer.tax_exempt == TaxExempt.EXEMPT and not tenant.small_business:
         return TaxDecision(VatCategory.E, Decimal(0), customer.country, None, "tax_exempt")
     return determine_vat(
@@ -132,7 +161,7 @@ def _tax_decision(tenant: Tenant, customer: Customer, version: PlanVersion, supp
         buyer_country=customer.country,
         buyer_vat_id=customer.vat_id or None,
         buyer_is_business=customer.is_business or customer.tax_exempt == TaxExempt.REVERSE,
-        tax_category=TaxCategory(version.plan.product.tax_category),
+        tax_category=category,
         supply_date=supply_day,
         seller_small_business=tenant.small_business,
     )
@@ -215,16 +244,17 @@ def _used_lines(
     return lines
 
 
-def _previous_invoices(subscription: Subscription, period: Period) -> Any:
-    return Invoice.objects.filter(
+def _previous_periods(subscription: Subscription, period: Period) -> Any:
+    """The subscription's periods before ``period`` that an invoice (not voided) billed."""
+    return BilledPeriod.objects.filter(
         subscription=subscription, kind=DocumentKind.INVOICE, period_start__lt=period.start
-    ).exclude(status=InvoiceStatus.VOID)
+    ).exclude(invoice__status=InvoiceStatus.VOID)
 
 
 def _usage_period(subscription: Subscription, period: Period, in_arrears: bool) -> Period | None:
     if in_arrears:
         return period
-    last = _previous_invoices(subscription, period).exclude(usage_end=None).order_by("-usage_end").first()
+    last = _previous_periods(subscription, period).exclude(usage_end=None).order_by("-usage_end").first()
     start = last.usage_end if last is not None and last.usage_end is not None else subscription.started_at
     return Period(start, period.start) if start < period.start else None
 
@@ -238,13 +268,23 @@ def _pending_charges(subscription: Subscription, period: Period) -> list[Subscri
     )
 
 
-def build_invoice(scope: Scope, subscription: Subscription, period: Period, *, at: datetime) -> BuiltInvoice:
-    """Everything the invoice of ``period`` holds, composed by the engine; nothing is written.
+@dataclass(frozen=True)
+class PeriodLines:
+    """What one subscription's billing period puts on an invoice, before the customer's one-off charges:
+    its lines, the pending lifecycle charges they consume and the coupon that applies to them."""
 
-    ``subscription`` comes from ``subscriptions.services.get_subscription`` (customer and plan version
-    loaded); its lifecycle charges up to ``at`` must already be stored (``create_draft`` does that).
-    """
-    tenant = Tenant.objects.get(pk=scope.tenant_id)
+    subscription: Subscription
+    period: Period
+    usage_period: Period | None
+    lines: tuple[LineInput, ...]
+    charges: tuple[SubscriptionCharge, ...]
+    discounts: tuple[Discount, ...]
+    supply_day: date
+
+
+def collect_lines(tenant: Tenant, scope: Scope, subscription: Subscription, period: Period) -> PeriodLines:
+    """The lines of ``subscription``'s billing period ``period`` (setup fee, lifecycle charges, component
+    and add-on fees, usage) and its coupon, if it applies to this period; nothing is written."""
     customer = subscription.customer
     version = subscription.plan_version
     language = customer.locale
@@ -259,7 +299,7 @@ def build_invoice(scope: Scope, subscription: Subscription, period: Period, *, a
     }
     lines: list[LineInput] = []
     with translation.override(language):
-        previous = _previous_invoices(subscription, period)
+        previous = _previous_periods(subscription, period)
         if version.setup_fee and not previous.exists():
             lines.append(
                 LineInput(
@@ -277,6 +317,8 @@ def build_invoice(scope: Scope, subscription: Subscription, period: Period, *, a
             for charge in charges:
                 description = _charge_description(charge, _plan_name(versions[charge.plan_version], language))
                 lines.append(_billing_line([charge], charge.kind, description, tax))
+        tax_for = partial(_tax_decision, tenant, customer, version, supply_day)
+        lines += period_lines(subscription, period, tax, tax_for)
         usage_period = _usage_period(subscription, period, in_arrears)
         if usage_period is not None:
             for usage in usage_for_period(scope, subscription, usage_period):
@@ -304,15 +346,171 @@ def build_invoice(scope: Scope, subscription: Subscription, period: Period, *, a
         discount = subscription.coupon.engine_discount()
         if discount.applies_to(previous.count()):
             discounts = (discount,)
-    composed = None
-    if lines:
-        composed = compose_invoice(
-            version.currency, lines, discounts=discounts, prices_include_tax=version.prices_include_tax
+    return PeriodLines(
+        subscription, period, usage_period, tuple(lines), tuple(charges), discounts, supply_day
+    )
+
+
+def _one_off_tax(tenant: Tenant, customer: Customer, supply_day: date) -> Callable[[str], TaxDecision]:
+    return lambda category: tax_decision(tenant, customer, TaxCategory(category), supply_day)
+
+
+def _composed(
+    currency: str, lines: Sequence[LineInput], discounts: Sequence[Discount], prices_include_tax: bool
+) -> ComposedInvoice | None:
+    """The engine's composition of ``lines`` (``None`` without lines), checked against EN 16931."""
+    if not lines:
+        return None
+    composed = compose_invoice(currency, lines, discounts=discounts, prices_include_tax=prices_include_tax)
+    broken = check_en16931_totals(composed)
+    if broken:
+        raise InvoiceTotalsBroken(f"the composed invoice breaks {', '.join(broken)}")
+    return composed
+
+
+def build_invoice(scope: Scope, subscription: Subscription, period: Period, *, at: datetime) -> BuiltInvoice:
+    """Everything the invoice of ``period`` holds, composed by the engine; nothing is written.
+
+    ``subscription`` comes from ``subscriptions.services.get_subscription`` (customer and plan version
+    loaded); its lifecycle charges up to ``at`` must already be stored (``create_draft`` does that).
+    """
+    tenant = Tenant.objects.get(pk=scope.tenant_id)
+    customer = subscription.customer
+    version = subscription.plan_version
+    part = collect_lines(tenant, scope, subscription, period)
+    one_off = charge_lines.pending_charges(customer, version.currency, subscription=subscription)
+    lines = [
+        *part.lines,
+        *charge_lines.charge_lines(
+            one_off,
+            _one_off_tax(tenant, customer, part.supply_day),
+            prices_include_tax=version.prices_include_tax,
+        ),
+    ]
+    composed = _composed(version.currency, lines, part.discounts, version.prices_include_tax)
+    return BuiltInvoice(
+        subscription,
+        period,
+        part.usage_period,
+        composed,
+        tuple(lines),
+        part.charges,
+        part.discounts,
+        customer_charges=tuple(one_off),
+    )
+
+
+# --- one invoice for several subscriptions of a customer (consolidated invoicing) ---------------------
+
+DISCOUNT_LINE = "discount"
+
+
+@dataclass(frozen=True)
+class BuiltConsolidated:
+    """A consolidated invoice as ``build_consolidated_invoice`` composed it; ``parts`` are the billing
+    periods it bills (each with lines of its own)."""
+
+    customer: Customer
+    currency: str
+    parts: tuple[PeriodLines, ...]
+    composed: ComposedInvoice | None
+    lines: tuple[LineInput, ...]
+    customer_charges: tuple[CustomerCharge, ...] = field(default=())
+
+
+def _labelled(part: PeriodLines, line: LineInput, label: str) -> LineInput:
+    """``line`` of ``part`` on a consolidated invoice: its description names the subscription's plan and
+    its metadata the subscription."""
+    return replace(
+        line,
+        description=_("%(plan)s: %(line)s") % {"plan": label, "line": line.description},
+        metadata={**line.metadata, "subscription": part.subscription.public_id},
+    )
+
+
+def _split_amount(total: Decimal, weights: Sequence[Decimal], digits: int) -> list[Decimal]:
+    """``total`` split in proportion to ``weights`` in minor units; the last part takes the remainder."""
+    quantum = Decimal(1).scaleb(-digits)
+    weight = sum(weights, Decimal(0))
+    parts = [
+        round_half_up(total * share / weight, digits).quantize(quantum) if weight else Decimal(0)
+        for share in weights[:-1]
+    ]
+    return [*parts, total - sum(parts, Decimal(0))]
+
+
+def _discount_lines(
+    part: PeriodLines, currency: str, prices_include_tax: bool, label: str
+) -> list[LineInput]:
+    """The coupon of ``part`` as negative lines of its own: the engine composes ``part``'s lines alone
+    with the coupon (exactly what the subscription's own invoice would get) and each allowance it
+    computes (one per VAT category) becomes a non-discountable line of that category, so a subscription's
+    coupon reduces only its own lines. On a gross-priced invoice a line carries the gross part of the
+    discount (what the allowances took off the gross total, split over the categories by their net)."""
+    if not part.discounts or not part.lines:
+        return []
+    alone = compose_invoice(
+        currency, part.lines, discounts=part.discounts, prices_include_tax=prices_include_tax
+    )
+    if not alone.allowances:
+        return []
+    amounts = [allowance.amount.amount for allowance in alone.allowances]
+    if prices_include_tax:
+        gross = sum((line.gross_amount.amount for line in alone.lines if line.gross_amount), Decimal(0))
+        payable = alone.totals.grand_total.amount + alone.totals.rounding_amount.amount
+        amounts = _split_amount(gross - payable, amounts, currency_digits(currency))
+    taxes = {(line.tax.category, line.tax.rate): line.tax for line in part.lines}
+    return [
+        LineInput(
+            description=_("%(plan)s: %(line)s")
+            % {"plan": label, "line": _("Discount %(code)s") % {"code": allowance.discount_code}},
+            quantity=Decimal(1),
+            unit_price=-amount,
+            tax=taxes[(allowance.category, allowance.rate)],
+            amount=-amount,
+            kind=DISCOUNT_LINE,
+            discountable=False,
+            metadata={"discount": allowance.discount_code, "subscription": part.subscription.public_id},
         )
-        broken = check_en16931_totals(composed)
-        if broken:
-            raise InvoiceTotalsBroken(f"the composed invoice breaks {', '.join(broken)}")
-    return BuiltInvoice(subscription, period, usage_period, composed, tuple(lines), tuple(charges), discounts)
+        for allowance, amount in zip(alone.allowances, amounts, strict=True)
+        if amount
+    ]
+
+
+def build_consolidated_invoice(
+    scope: Scope, items: Sequence[tuple[Subscription, Period]], *, at: datetime
+) -> BuiltConsolidated:
+    """One invoice for the billing periods ``items`` of one customer's subscriptions (same currency and
+    pricing, with or without VAT); nothing is written.
+
+    Each period's lines are collected as for its own invoice (``collect_lines``) and shown under the
+    subscription's plan; each subscription's coupon discounts only its own lines (``_discount_lines``);
+    the customer's pending one-off charges in the currency (those naming one of the subscriptions or
+    none) appear once. Periods without lines of their own are left out (unless no period has any: the
+    first then carries the one-off charges, as its own invoice would)."""
+    tenant = Tenant.objects.get(pk=scope.tenant_id)
+    first = items[0][0]
+    customer = first.customer
+    currency = first.plan_version.currency
+    prices_include_tax = first.plan_version.prices_include_tax
+    collected = [collect_lines(tenant, scope, subscription, period) for subscription, period in items]
+    parts = [part for part in collected if part.lines]
+    lines: list[LineInput] = []
+    with translation.override(customer.locale):
+        for part in parts:
+            label = _plan_name(part.subscription.plan_version, customer.locale)
+            lines += [_labelled(part, line, label) for line in part.lines]
+            lines += _discount_lines(part, currency, prices_include_tax, label)
+    one_off = charge_lines.pending_charges_of(customer, currency, [item[0] for item in items])
+    if one_off and not parts:
+        parts = collected[:1]
+    lines += charge_lines.charge_lines(
+        one_off,
+        _one_off_tax(tenant, customer, (parts or collected)[0].supply_day),
+        prices_include_tax=prices_include_tax,
+    )
+    composed = _composed(currency, lines, (), prices_include_tax)
+    return BuiltConsolidated(customer, currency, tuple(parts), composed, tuple(lines), tuple(one_off))
 
 
 # --- the current billing period ---------------------------------------------------------------------
@@ -373,6 +571,12 @@ def _supplier(tenant: Tenant) -> dict[str, str]:
         "vat_id": tenant.vat_id,
         "tax_number": tenant.tax_number,
         "email": tenant.email,
+        # For e-invoices (XRechnung's seller contact) and the payment details: copied so that a later
+        # change of the tenant's telephone or bank account never alters an issued document.
+        "phone": tenant.phone,
+        "contact_name": tenant.contact_name,
+        "iban": tenant.iban,
+        "bic": tenant.bic,
     }
 
 
@@ -388,6 +592,10 @@ def _recipient(customer: Customer) -> dict[str, str]:
         "country": customer.country,
         "vat_id": customer.vat_id,
         "email": customer.email,
+        # E-invoicing: which e-invoice the customer wants and how it is addressed (BT-10, BT-49).
+        "einvoice_format": customer.einvoice_format,
+        "buyer_reference": customer.buyer_reference,
+        "electronic_address": customer.electronic_address,
     }
 
 
@@ -504,15 +712,29 @@ class Drafted:
 
 
 def _existing_draft(subscription: Subscription, period: Period) -> Invoice | None:
-    return (
-        Invoice.objects.select_related("customer", "subscription")
-        .filter(
-            subscription=subscription,
-            kind=DocumentKind.INVOICE,
-            period_start=period.start,
-            period_end=period.end,
-        )
-        .first()
+    """The invoice that billed ``subscription``'s ``period`` (alone or consolidated), if any."""
+    billed = BilledPeriod.objects.filter(
+        subscription=subscription,
+        kind=DocumentKind.INVOICE,
+        period_start=period.start,
+        period_end=period.end,
+    ).values("invoice_id")
+    return Invoice.objects.select_related("customer", "subscription").filter(pk__in=billed).first()
+
+
+def _bill_period(
+    invoice: Invoice, subscription: Subscription, period: Period, usage: tuple[Any, Any]
+) -> None:
+    """Record that ``invoice`` bills ``period`` of ``subscription``; a second record of one period fails
+    on the unique constraint (``IntegrityError``), which rolls the invoice back with it."""
+    BilledPeriod.objects.create(
+        invoice=invoice,
+        subscription=subscription,
+        kind=DocumentKind.INVOICE,
+        period_start=period.start,
+        period_end=period.end,
+        usage_start=usage[0],
+        usage_end=usage[1],
     )
 
 
@@ -549,9 +771,11 @@ def create_draft(scope: Scope, subscription_id: str, period: Period | None = Non
                 period=(period.start, period.end),
                 usage=usage,
             )
+            _bill_period(invoice, subscription, period, usage)
             InvoicedCharge.objects.bulk_create(
                 InvoicedCharge(charge=charge, invoice=invoice) for charge in built.charges
             )
+            charge_lines.attach(invoice, built.customer_charges)
             record(scope, "invoice.created", "invoice", invoice.public_id, after=snapshot(invoice))
             return Drafted(invoice, True)
     except IntegrityError:
@@ -562,22 +786,120 @@ def create_draft(scope: Scope, subscription_id: str, period: Period | None = Non
         return Drafted(found, False)
 
 
+def _usage_of(part: PeriodLines) -> tuple[datetime, datetime]:
+    usage = part.usage_period
+    return (usage.start, usage.end) if usage is not None else (part.period.start, part.period.start)
+
+
+def create_consolidated_draft(scope: Scope, items: Sequence[tuple[str, Period]]) -> list[Drafted]:
+    """Store one draft invoice for the billing periods ``items`` (subscription id, period) of one
+    customer's subscriptions in one currency (``build_consolidated_invoice``), with one ``BilledPeriod``
+    per period it bills, in one transaction. Periods already billed are skipped; when only one period
+    has anything to bill it gets its own invoice (``create_draft``). Returns the invoices made (none:
+    nothing to bill). The per-period rows decide between concurrent callers: a period billed meanwhile
+    by someone else rolls this attempt back, and it is made once more without that period."""
+    for attempt in range(2):
+        try:
+            return _create_consolidated(scope, items)
+        except IntegrityError:
+            if attempt:
+                raise
+    raise AssertionError  # pragma: no cover
+
+
+def _draft_alone(scope: Scope, subscription_id: str, period: Period) -> list[Drafted]:
+    try:
+        drafted = create_draft(scope, subscription_id, period)
+    except NothingToInvoice:
+        return []
+    return [drafted] if drafted.created else []
+
+
+def _create_consolidated(scope: Scope, items: Sequence[tuple[str, Period]]) -> list[Drafted]:
+    with transaction.atomic():
+        todo = []
+        for subscription_id, period in items:
+            subscription = _caught_up(scope, subscription_id)
+            if _existing_draft(subscription, period) is None:
+                todo.append((subscription, period))
+        if len(todo) <= 1:
+            return [found for sub, period in todo for found in _draft_alone(scope, sub.public_id, period)]
+        built = build_consolidated_invoice(scope, todo, at=clock.now())
+        if built.composed is None:
+            return []
+        if len(built.parts) == 1:
+            part = built.parts[0]
+            return _draft_alone(scope, part.subscription.public_id, part.period)
+        parts = built.parts
+        usages = [_usage_of(part) for part in parts]
+        invoice = _store(
+            scope,
+            built.composed,
+            customer=built.customer,
+            subscription=None,
+            kind=DocumentKind.INVOICE,
+            status=InvoiceStatus.DRAFT,
+            period=(min(p.period.start for p in parts), max(p.period.end for p in parts)),
+            usage=(min(u[0] for u in usages), max(u[1] for u in usages)),
+        )
+        for part, usage in zip(parts, usages, strict=True):
+            _bill_period(invoice, part.subscription, part.period, usage)
+        InvoicedCharge.objects.bulk_create(
+            InvoicedCharge(charge=charge, invoice=invoice) for part in parts for charge in part.charges
+        )
+        charge_lines.attach(invoice, built.customer_charges)
+        record(scope, "invoice.created", "invoice", invoice.public_id, after=snapshot(invoice))
+        return [Drafted(invoice, True)]
+
+
 # --- settings ---------------------------------------------------------------------------------------
 
 
+MAX_DRAFT_GRACE_PERIOD = timedelta(days=90)
+
+
+def billing_settings(scope: Scope) -> BillingSettings:
+    """The tenant's billing settings (the defaults, unsaved, for a tenant without a row)."""
+    found = BillingSettings.objects.filter(tenant_id=scope.tenant_id).first()
+    return found if found is not None else BillingSettings(tenant_id=scope.tenant_id)
+
+
+def _settings_snapshot(settings: BillingSettings) -> dict[str, Any]:
+    return {
+        "draft_grace_period": settings.draft_grace_period.total_seconds(),
+        "consolidate_invoices": settings.consolidate_invoices,
+    }
+
+
 @transaction.atomic
-def set_draft_grace_period(scope: Scope, grace: timedelta) -> BillingSettings:
-    """How long the billing run keeps new invoices of the tenant as drafts (0: finalize at once)."""
-    if grace < timedelta(0):
+def update_billing_settings(
+    scope: Scope, *, draft_grace_period: timedelta | None = None, consolidate_invoices: bool | None = None
+) -> BillingSettings:
+    """Change the tenant's billing settings; ``None`` leaves a setting as it is.
+
+    ``draft_grace_period``: how long the billing run keeps new invoices as drafts (0: finalize at once,
+    at most 90 days). ``consolidate_invoices``: whether the billing run puts a customer's subscriptions
+    due in the same run (same currency) on one invoice."""
+    if draft_grace_period is not None and draft_grace_period < timedelta(0):
         raise ValidationFailed("the draft grace period cannot be negative", field="draft_grace_period")
+    if draft_grace_period is not None and draft_grace_period > MAX_DRAFT_GRACE_PERIOD:
+        raise ValidationFailed("the draft grace period is at most 90 days", field="draft_grace_period")
     settings, _created = BillingSettings.objects.select_for_update().get_or_create(tenant_id=scope.tenant_id)
-    before = {"draft_grace_period": settings.draft_grace_period.total_seconds()}
-    settings.draft_grace_period = grace
-    settings.save(update_fields=("draft_grace_period",))
-    after = {"draft_grace_period": grace.total_seconds()}
+    before = _settings_snapshot(settings)
+    if draft_grace_period is not None:
+        settings.draft_grace_period = draft_grace_period
+    if consolidate_invoices is not None:
+        settings.consolidate_invoices = consolidate_invoices
+    settings.save(update_fields=("draft_grace_period", "consolidate_invoices"))
+    after = _settings_snapshot(settings)
     tenant_id = Tenant.objects.values_list("public_id", flat=True).get(pk=scope.tenant_id)
     record(scope, "billing_settings.updated", "tenant", tenant_id, before=before, after=after)
     return settings
+
+
+def set_draft_grace_period(scope: Scope, grace: timedelta) -> BillingSettings:
+    """How long the billing run keeps new invoices of the tenant as drafts (0: finalize at once)."""
+    return update_billing_settings(scope, draft_grace_period=grace)
 
 
 # --- numbering and state moves ------------------------------------------------------------------------
@@ -599,11 +921,23 @@ def check_number_format(template: str, *, field: str) -> None:
         raise ValidationFailed(f"the number format is invalid: {error}", field=field) from None
 
 
+def _count_up(key: dict[str, Any]) -> int | None:
+    """Add one to the series ``key`` and return its new counter (``None``: no such series yet). One
+    statement; the row stays locked until the transaction ends, so numbers have no gaps."""
+    table = connection.ops.quote_name(NumberSeries._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET counter = counter + 1 "  # noqa: S608 (model metadata)
+            "WHERE tenant_id = %s AND livemode = %s AND kind = %s AND year = %s RETURNING counter",
+            [key["tenant_id"], key["livemode"], key["kind"], key["year"]],
+        )
+        row = cursor.fetchone()
+    return None if row is None else int(row[0])
+
+
 def _next_number(scope: Scope, kind: str, issued_on: Any) -> str:
-    tenant = Tenant.objects.get(pk=scope.tenant_id)
-    template = (
-        tenant.credit_note_number_format if kind == DocumentKind.CREDIT_NOTE else tenant.invoice_number_format
-    )
+    column = "credit_note_number_format" if kind == DocumentKind.CREDIT_NOTE else "invoice_number_format"
+    template = Tenant.objects.values_list(column, flat=True).get(pk=scope.tenant_id)
     check_number_format(template, field="number_format")
     year = issued_on.year if "{year" in template else 0
     key: dict[str, Any] = {
@@ -612,11 +946,11 @@ def _next_number(scope: Scope, kind: str, issued_on: Any) -> str:
         "kind": kind,
         "year": year,
     }
-    NumberSeries.objects.get_or_create(**key)
-    series = NumberSeries.objects.select_for_update().get(**key)
-    series.counter += 1
-    series.save(update_fields=("counter",))
-    return format_number(template, year=issued_on.year, seq=series.counter)
+    counter = _count_up(key)
+    while counter is None:
+        NumberSeries.objects.get_or_create(**key)
+        counter = _count_up(key)
+    return format_number(template, year=issued_on.year, seq=counter)
 
 
 def _issue(scope: Scope, invoice: Invoice, now: datetime) -> None:
@@ -627,21 +961,38 @@ def _issue(scope: Scope, invoice: Invoice, now: datetime) -> None:
     invoice.due_date = issued_on + PAYMENT_TERM
     invoice.status = InvoiceStatus.FINALIZED
     invoice.finalized_at = now
+    public_id = invoice.public_id
+    transaction.on_commit(lambda: invoice_issued.send(Invoice, invoice=public_id), robust=True)
+
+
+def _check_totals(invoice: Invoice) -> None:
+    broken = check_en16931_totals(_composed_from(invoice))
+    if broken:
+        raise InvoiceTotalsBroken(f"invoice {invoice.public_id} breaks {', '.join(broken)}")
 
 
 @transaction.atomic
 def finalize(scope: Scope, invoice_id: str) -> Invoice:
-    """Number the draft from the tenant's series, in this transaction, and close its usage in metering."""
+    """Number the draft from the tenant's series, in this transaction, and close its usage in metering.
+
+    The customer's credit in the invoice's currency pays as much of it as it can (``balance``); an
+    invoice the credit pays in full is paid at once."""
     invoice = get_invoice(scope, invoice_id, lock=True)
     if invoice.status != InvoiceStatus.DRAFT:
         raise InvoiceState(
             f"invoice {invoice_id} is {invoice.status}; only a draft can be finalized", field="id"
         )
     before = snapshot(invoice)
+    if balance.apply_credit(scope, invoice):
+        _check_totals(invoice)
     _issue(scope, invoice, clock.now())
+    if Decimal(invoice.prepaid) > 0 and Decimal(invoice.amount_due) <= 0:
+        invoice.status, invoice.paid_at = InvoiceStatus.PAID, invoice.finalized_at
     invoice.save()
-    if invoice.subscription is not None and invoice.usage_end is not None:
-        metering.close_usage(scope, invoice.subscription.public_id, invoice.usage_end)
+    billed = invoice.billed_periods.exclude(usage_end=None).select_related("subscription").order_by("pk")
+    for period in billed:
+        if period.usage_end is not None:
+            metering.close_usage(scope, period.subscription.public_id, period.usage_end)
     record(scope, "invoice.finalized", "invoice", invoice.public_id, before=before, after=snapshot(invoice))
     return invoice
 
@@ -654,6 +1005,10 @@ def void(scope: Scope, invoice_id: str) -> Invoice:
     if invoice.credit_notes.exclude(status=InvoiceStatus.VOID).exists():
         raise InvoiceState(f"invoice {invoice_id} has credit notes and cannot be voided", field="id")
     before = snapshot(invoice)
+    if invoice.status == InvoiceStatus.DRAFT:
+        charge_lines.release(invoice)
+    else:
+        balance.restore_credit(scope, invoice)
     invoice.status, invoice.voided_at = InvoiceStatus.VOID, clock.now()
     invoice.save(update_fields=("status", "voided_at"))
     record(scope, "invoice.voided", "invoice", invoice.public_id, before=before, after=snapshot(invoice))
@@ -802,10 +1157,19 @@ def _credited(invoice: Invoice) -> dict[tuple[str, Decimal], Decimal]:
 
 @transaction.atomic
 def create_credit_note(
-    scope: Scope, invoice_id: str, lines: Sequence[CreditLine] | None = None, *, reason: str = ""
+    scope: Scope,
+    invoice_id: str,
+    lines: Sequence[CreditLine] | None = None,
+    *,
+    reason: str = "",
+    settlement: str = "auto",
 ) -> Invoice:
     """A finalized credit note correcting the finalized invoice ``invoice_id``: in full (``lines`` is
-    ``None``, only while nothing was credited yet) or for parts of lines, never more than is left."""
+    ``None``, only while nothing was credited yet) or for parts of lines, never more than is left.
+
+    ``settlement`` says where its amount goes (``balance``: off what is still owed, to the customer's
+    balance, or due back as a refund); an unpaid invoice it settles in full is paid."""
+    balance.check_settlement(settlement)
     invoice = get_invoice(scope, invoice_id, lock=True)
     if invoice.status not in (InvoiceStatus.FINALIZED, InvoiceStatus.PAID) or invoice.number is None:
         raise InvoiceState(
@@ -843,6 +1207,7 @@ def create_credit_note(
     broken = check_en16931_totals(composed)
     if broken:
         raise InvoiceTotalsBroken(f"the credit note breaks {', '.join(broken)}")
+    planned = balance.plan_settlement(invoice, -composed.totals.amount_due.amount, settlement)
     note = _store(
         scope,
         composed,
@@ -856,5 +1221,12 @@ def create_credit_note(
     )
     _issue(scope, note, clock.now())
     note.save()
+    balance.settle(scope, invoice, note, planned)
     record(scope, "credit_note.created", "credit_note", note.public_id, after=snapshot(note))
+    settled_in_full = planned.to_invoice > 0 and not balance.amount_remaining(invoice)
+    if settled_in_full and invoice.status == InvoiceStatus.FINALIZED:
+        before = snapshot(invoice)
+        invoice.status, invoice.paid_at = InvoiceStatus.PAID, note.finalized_at
+        invoice.save(update_fields=("status", "paid_at"))
+        record(scope, "invoice.paid", "invoice", invoice.public_id, before=before, after=snapshot(invoice))
     return note

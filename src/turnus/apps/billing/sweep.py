@@ -14,24 +14,37 @@ and the end of its current period. Each query is indexed, so an idle run reads n
 Exactly once. Subscriptions are taken in batches by primary key, in one transaction per batch
 (on PostgreSQL locked with ``FOR UPDATE SKIP LOCKED``, so any number of workers share the work); each
 subscription is billed in its own savepoint: an error rolls back only that subscription's work and is
-recorded as a ``BillingError``. The unique constraint on (subscription, period, kind) and
+recorded as a ``BillingError``. The unique ``BilledPeriod`` row per (subscription, period, kind) and
 ``NothingToInvoice`` make a repeated run a no-op; a crash loses the open batch whole, never half of it.
+
+Consolidated invoicing. Tenants with ``BillingSettings.consolidate_invoices`` are billed by customer
+instead (``due_customers``): batches of customers with a due subscription, each customer's row locked
+``FOR UPDATE SKIP LOCKED`` on PostgreSQL, then all of that customer's due subscriptions locked (waiting,
+not skipping: only the holder of the customer takes them) and billed together in one savepoint. Each
+subscription's latest due period goes on one invoice per currency and VAT pricing
+(``services.create_consolidated_draft``); earlier due periods of a run that catches up get their own
+invoices first. A request that holds a customer's row makes the run skip that customer whole until the
+next run, so two workers never split one customer's due subscriptions. The subscription-wise path skips
+these tenants; should the setting change while a run is under way, a customer's subscriptions may still
+land on separate invoices, never on two for one period.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from django.db import connection, transaction
 from django.db.models import F, QuerySet
 
 from turnus.apps.billing import services
 from turnus.apps.billing.models import (
+    BilledPeriod,
     BillingError,
     BillingSchedule,
     BillingSettings,
@@ -41,10 +54,11 @@ from turnus.apps.billing.models import (
     InvoiceStatus,
 )
 from turnus.apps.catalog.models import BillingTiming
+from turnus.apps.customers.models import Customer, TestClock
 from turnus.apps.subscriptions import services as subscriptions
 from turnus.apps.subscriptions.models import Subscription, SubscriptionCharge
 from turnus.apps.tenants.models import Tenant
-from turnus.core.clock import FrozenClock, use_clock
+from turnus.core.clock import FrozenClock, SimulatedClock, use_clock
 from turnus.core.errors import TurnusError
 from turnus.core.ids import new_id
 from turnus.core.scope import Actor, ActorKind, Scope
@@ -72,15 +86,52 @@ def _of_tenant(queryset: QuerySet[Subscription], tenant: Tenant | None) -> Query
     return queryset if tenant is None else queryset.filter(tenant_id=tenant.pk)
 
 
-def due_subscriptions(
-    now: datetime, *, tenant: Tenant | None = None, limit: int, after: int = 0
-) -> list[Subscription]:
-    """Up to ``limit`` due subscriptions with a primary key above ``after``, in key order.
+def _on_clock(queryset: QuerySet[Any], test_clock: TestClock | None) -> QuerySet[Any]:
+    """Rows of the customers of ``test_clock``; without one, of the customers on no test clock."""
+    if test_clock is None:
+        return queryset.filter(customer__test_clock__isnull=True)
+    return queryset.filter(customer__test_clock=test_clock.pk)
 
-    On PostgreSQL the rows are locked (``FOR UPDATE SKIP LOCKED``): call inside a transaction."""
-    base = _of_tenant(Subscription.objects.filter(pk__gt=after), tenant).order_by("pk")
+
+def due_subscriptions(
+    now: datetime,
+    *,
+    tenant: Tenant | None = None,
+    limit: int,
+    after: int = 0,
+    test_clock: TestClock | None = None,
+    exclude_tenants: Collection[int] = (),
+) -> list[Subscription]:
+    """Up to ``limit`` due subscriptions with a primary key above ``after``, in key order (none of the
+    tenants ``exclude_tenants``: those consolidate invoices, see ``due_customers``).
+
+    Without ``test_clock`` only customers on no test clock count (real time never reaches a test clock's
+    customers); with one, only its customers. On PostgreSQL the rows are locked (``FOR UPDATE SKIP
+    LOCKED``): call inside a transaction."""
+    base = _of_tenant(Subscription.objects.filter(pk__gt=after), tenant)
+    base = _on_clock(base, test_clock).order_by("pk")
+    if exclude_tenants:
+        base = base.exclude(tenant_id__in=exclude_tenants)
     if connection.features.has_select_for_update_skip_locked:
         base = base.select_for_update(skip_locked=True, of=("self",))
+    found: dict[int, Subscription] = {}
+    for query in _due(base, now):
+        for subscription in query[:limit]:
+            found.setdefault(subscription.pk, subscription)
+    return [found[pk] for pk in sorted(found)[:limit]]
+
+
+def count_due(now: datetime, *, tenant: Tenant | None = None, test_clock: TestClock | None = None) -> int:
+    """How many subscriptions a run at ``now`` finds due (for a progress bar; nothing is locked)."""
+    base = _on_clock(_of_tenant(Subscription.objects.all(), tenant), test_clock)
+    due: set[int] = set()
+    for query in _due(base, now):
+        due.update(query.values_list("pk", flat=True))
+    return len(due)
+
+
+def _due(base: QuerySet[Subscription], now: datetime) -> tuple[QuerySet[Subscription], ...]:
+    """The due subscriptions of ``base`` as three indexed queries: scheduled, new, lifecycle due."""
     scheduled = base.filter(
         pk__in=BillingSchedule.objects.filter(next_billing_at__lte=now).values("subscription_id")
     )
@@ -88,11 +139,49 @@ def due_subscriptions(
     lifecycle = base.filter(next_event_at__lte=now).exclude(
         billing_schedule__checked_at__gte=F("next_event_at"), billing_schedule__next_billing_at__gt=now
     )
+    return scheduled, unscheduled, lifecycle
+
+
+def due_customers(
+    now: datetime,
+    *,
+    tenants: Collection[int],
+    limit: int,
+    after: int = 0,
+    test_clock: TestClock | None = None,
+) -> tuple[list[int], list[int]]:
+    """For consolidated invoicing: up to ``limit`` customers of ``tenants`` with a due subscription and a
+    primary key above ``after``, in key order, and those of them this run holds.
+
+    On PostgreSQL a held customer's row is locked (``FOR UPDATE SKIP LOCKED``): a customer is billed by
+    one worker at a time, which then takes all of the customer's due subscriptions (``_due_of_customer``),
+    so concurrent workers never split them. Call inside a transaction."""
+    base = _on_clock(Subscription.objects.filter(tenant_id__in=tenants, customer_id__gt=after), test_clock)
+    found: set[int] = set()
+    for query in _due(base, now):
+        found.update(query.order_by("customer_id").values_list("customer_id", flat=True).distinct()[:limit])
+    candidates = sorted(found)[:limit]
+    if not candidates or not connection.features.has_select_for_update_skip_locked:
+        return candidates, candidates
+    held = (
+        Customer.objects.filter(pk__in=candidates)
+        .select_for_update(skip_locked=True)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    return candidates, list(held)
+
+
+def _due_of_customer(now: datetime, customer_id: int) -> list[Subscription]:
+    """The due subscriptions of a customer the run holds, locked (waiting for a request that holds one)."""
+    base = Subscription.objects.filter(customer_id=customer_id).order_by("pk")
+    if connection.features.has_select_for_update:
+        base = base.select_for_update(of=("self",))
     found: dict[int, Subscription] = {}
-    for query in (scheduled, unscheduled, lifecycle):
-        for subscription in query[:limit]:
+    for query in _due(base, now):
+        for subscription in query:
             found.setdefault(subscription.pk, subscription)
-    return [found[pk] for pk in sorted(found)[:limit]]
+    return [found[pk] for pk in sorted(found)]
 
 
 def _due_periods(subscription: Subscription, now: datetime) -> list[Period]:
@@ -109,6 +198,13 @@ def _due_periods(subscription: Subscription, now: datetime) -> list[Period]:
     with suppress(services.NothingToInvoice):
         periods.add(services.billing_period(subscription))
     return sorted(periods, key=lambda period: (period.start, period.end))
+
+
+def _consolidating_tenants(tenant: Tenant | None) -> set[int]:
+    settings = BillingSettings.objects.filter(consolidate_invoices=True)
+    if tenant is not None:
+        settings = settings.filter(tenant_id=tenant.pk)
+    return set(settings.values_list("tenant_id", flat=True))
 
 
 def _grace_periods(tenant: Tenant | None) -> dict[int, timedelta]:
@@ -139,22 +235,61 @@ def _next_billing_at(subscription: Subscription, now: datetime) -> datetime | No
     return min(upcoming, default=None)
 
 
-def _bill(scope: Scope, subscription: Subscription, now: datetime, finalize_at_once: bool) -> list[Invoice]:
+def _caught_up(scope: Scope, subscription: Subscription, now: datetime) -> tuple[Subscription, list[Period]]:
+    """The locked subscription with its lifecycle advanced to ``now``, and its due periods."""
     public_id = subscription.public_id
     if subscription.next_event_at is not None and subscription.next_event_at <= now:
         subscriptions.advance_subscription(scope, public_id)
     subscription = subscriptions.get_subscription(scope, public_id, lock=True)
+    return subscription, _due_periods(subscription, now)
+
+
+def _issued(scope: Scope, invoice: Invoice, finalize_at_once: bool) -> Invoice:
+    return services.finalize(scope, invoice.public_id) if finalize_at_once else invoice
+
+
+def _bill(scope: Scope, subscription: Subscription, now: datetime, finalize_at_once: bool) -> list[Invoice]:
+    subscription, periods = _caught_up(scope, subscription, now)
     created = []
-    for period in _due_periods(subscription, now):
+    for period in periods:
         try:
-            drafted = services.create_draft(scope, public_id, period)
+            drafted = services.create_draft(scope, subscription.public_id, period)
         except services.NothingToInvoice:
             continue
         if drafted.created:
-            created.append(
-                services.finalize(scope, drafted.invoice.public_id) if finalize_at_once else drafted.invoice
-            )
+            created.append(_issued(scope, drafted.invoice, finalize_at_once))
     _schedule(subscription, now, _next_billing_at(subscription, now))
+    return created
+
+
+def _bill_customer(
+    scope: Scope, due: list[Subscription], now: datetime, finalize_at_once: bool
+) -> list[Invoice]:
+    """Bill a customer's due subscriptions with consolidated invoicing: each subscription's latest due
+    period goes on one invoice per currency (and pricing with or without VAT); the periods before it
+    (a run that catches up) get invoices of their own first, oldest first, as without consolidation."""
+    created: list[Invoice] = []
+    latest: dict[tuple[str, bool], list[tuple[str, Period]]] = {}
+    held = []
+    for subscription in due:
+        subscription, periods = _caught_up(scope, subscription, now)
+        held.append(subscription)
+        for period in periods[:-1]:
+            try:
+                drafted = services.create_draft(scope, subscription.public_id, period)
+            except services.NothingToInvoice:
+                continue
+            if drafted.created:
+                created.append(_issued(scope, drafted.invoice, finalize_at_once))
+        if periods:
+            version = subscription.plan_version
+            key = (version.currency, version.prices_include_tax)
+            latest.setdefault(key, []).append((subscription.public_id, periods[-1]))
+    for items in latest.values():
+        for drafted in services.create_consolidated_draft(scope, items):
+            created.append(_issued(scope, drafted.invoice, finalize_at_once))
+    for subscription in held:
+        _schedule(subscription, now, _next_billing_at(subscription, now))
     return created
 
 
@@ -190,24 +325,65 @@ def _bill_one(
         return
     if not created:
         summary.skipped += 1
+    _count(created, summary)
+
+
+def _count(created: list[Invoice], summary: SweepSummary) -> None:
     for invoice in created:
         summary.invoices_created += 1
-        summary.finalized += invoice.status == InvoiceStatus.FINALIZED
+        summary.finalized += invoice.status != InvoiceStatus.DRAFT  # paid at once when credit covers it
         summary.amounts[invoice.currency] = summary.amounts.get(invoice.currency, Decimal(0)) + Decimal(
             invoice.amount_due
         )
 
 
-def _finalize_after_grace(now: datetime, graces: dict[int, timedelta], summary: SweepSummary) -> None:
-    """Finalize the drafts of subscriptions whose tenant's grace period has passed."""
+def _bill_customer_one(
+    customer_id: int, now: datetime, graces: dict[int, timedelta], summary: SweepSummary
+) -> None:
+    """Bill one held customer's due subscriptions together, in one savepoint; on an error each of them
+    is recorded as a ``BillingError`` and retried later."""
+    due: list[Subscription] = []
+    try:
+        with transaction.atomic():
+            due = _due_of_customer(now, customer_id)
+            if not due:
+                return
+            scope = Scope(due[0].tenant_id, due[0].livemode, SWEEP_ACTOR)
+            created = _bill_customer(scope, due, now, due[0].tenant_id not in graces)
+    except Exception as error:
+        if not due:
+            raise
+        summary.subscriptions += len(due)
+        for subscription in due:
+            scope = Scope(subscription.tenant_id, subscription.livemode, SWEEP_ACTOR)
+            summary.errors.append((subscription.public_id, _record_failure(scope, subscription, error, now)))
+        return
+    summary.subscriptions += len(due)
+    billed = set(
+        BilledPeriod.objects.filter(invoice__in=[invoice.pk for invoice in created]).values_list(
+            "subscription_id", flat=True
+        )
+    )
+    summary.skipped += sum(1 for subscription in due if subscription.pk not in billed)
+    _count(created, summary)
+
+
+def _finalize_after_grace(
+    now: datetime, graces: dict[int, timedelta], summary: SweepSummary, test_clock: TestClock | None
+) -> None:
+    """Finalize the drafts (of subscriptions, and standalone ones of one-off charges) whose tenant's grace
+    period has passed."""
     for tenant_id, grace in graces.items():
-        drafts = Invoice.objects.filter(
-            tenant_id=tenant_id,
-            kind=DocumentKind.INVOICE,
-            status=InvoiceStatus.DRAFT,
-            subscription__isnull=False,
-            created_at__lte=now - grace,
-        ).order_by("pk")
+        drafts = (
+            _on_clock(Invoice.objects.all(), test_clock)
+            .filter(
+                tenant_id=tenant_id,
+                kind=DocumentKind.INVOICE,
+                status=InvoiceStatus.DRAFT,
+                created_at__lte=now - grace,
+            )
+            .order_by("pk")
+        )
         for public_id, livemode in drafts.values_list("public_id", "livemode"):
             try:
                 services.finalize(Scope(tenant_id, livemode, SWEEP_ACTOR), public_id)
@@ -216,22 +392,63 @@ def _finalize_after_grace(now: datetime, graces: dict[int, timedelta], summary: 
             summary.finalized += 1
 
 
+def _bill_customers(
+    now: datetime,
+    tenants: set[int],
+    batch: int,
+    graces: dict[int, timedelta],
+    summary: SweepSummary,
+    progress: Callable[[SweepSummary], None] | None,
+    test_clock: TestClock | None,
+) -> None:
+    """The run over the tenants that consolidate invoices: by customer, in batches."""
+    after = 0
+    while True:
+        with transaction.atomic():
+            candidates, held = due_customers(
+                now, tenants=tenants, limit=batch, after=after, test_clock=test_clock
+            )
+            for customer_id in held:
+                _bill_customer_one(customer_id, now, graces, summary)
+        if progress is not None:
+            progress(summary)
+        if len(candidates) < batch:
+            break
+        after = candidates[-1]
+
+
 def run_sweep(
     now: datetime,
     *,
     tenant: Tenant | None = None,
     batch: int = BATCH,
     progress: Callable[[SweepSummary], None] | None = None,
+    test_clock: TestClock | None = None,
 ) -> SweepSummary:
-    """Bill every subscription due at ``now`` (the clock stands at ``now`` for the whole run)."""
+    """Bill every subscription due at ``now`` (the clock stands at ``now`` for the whole run).
+
+    Without ``test_clock`` the customers on test clocks are left alone; with one (its tenant's run at its
+    time, see ``turnus.apps.billing.test_clocks``) only its customers are billed, and plan migrations,
+    which are tenant-wide and follow the real time, are not carried out."""
     summary = SweepSummary()
-    with use_clock(FrozenClock(now)):
-        subscriptions.run_due_migrations(now, tenant_id=tenant.pk if tenant is not None else None)
+    if test_clock is not None:
+        tenant = Tenant(pk=test_clock.tenant_id)
+    with use_clock(FrozenClock(now) if test_clock is None else SimulatedClock(now)):
+        if test_clock is None:
+            subscriptions.run_due_migrations(now, tenant_id=tenant.pk if tenant is not None else None)
         graces = _grace_periods(tenant)
+        consolidating = _consolidating_tenants(tenant)
         after = 0
         while True:
             with transaction.atomic():
-                due = due_subscriptions(now, tenant=tenant, limit=batch, after=after)
+                due = due_subscriptions(
+                    now,
+                    tenant=tenant,
+                    limit=batch,
+                    after=after,
+                    test_clock=test_clock,
+                    exclude_tenants=consolidating,
+                )
                 for subscription in due:
                     _bill_one(subscription, now, graces, summary)
             if progress is not None:
@@ -239,5 +456,7 @@ def run_sweep(
             if len(due) < batch:
                 break
             after = due[-1].pk
-        _finalize_after_grace(now, graces, summary)
+        if consolidating:
+            _bill_customers(now, consolidating, batch, graces, summary, progress, test_clock)
+        _finalize_after_grace(now, graces, summary, test_clock)
     return summary

@@ -191,6 +191,7 @@ class Plan(TenantOwned):
 
 _LOCKED_TERMS: dict[tuple[str, datetime], PlanTerms] = {}
 _LOCKED_TERMS_LIMIT = 10_000
+_LOCKED_CHARGES: dict[tuple[str, datetime], tuple[PlanCharge, ...]] = {}
 
 
 class PlanVersion(TenantOwned):
@@ -281,6 +282,27 @@ class PlanVersion(TenantOwned):
 
     def ordered_charges(self) -> list[PlanCharge]:
         return sorted(self.charges.all(), key=lambda charge: charge.position)
+
+    def charges_with_metrics(self) -> tuple[PlanCharge, ...]:
+        """The charges in order, each with its billable metric loaded (one query).
+
+        A locked version's charges never change, nor do the definitions of the metrics they charge for,
+        so they are kept for the life of the process (billing reads them for every invoice). A metric's
+        names may still change: read those from the database, not from here.
+        """
+        if self.locked_at is None:
+            return self._load_charges()
+        key = (self.public_id, self.locked_at)
+        charges = _LOCKED_CHARGES.get(key)
+        if charges is None:
+            if len(_LOCKED_CHARGES) >= _LOCKED_TERMS_LIMIT:
+                _LOCKED_CHARGES.clear()
+            charges = _LOCKED_CHARGES[key] = self._load_charges()
+        return charges
+
+    def _load_charges(self) -> tuple[PlanCharge, ...]:
+        found = PlanCharge.objects.filter(version_id=self.pk).select_related("metric").order_by("position")
+        return tuple(found)
 
     def recurring_charge(self) -> PlanCharge:
         return next(charge for charge in self.ordered_charges() if charge.kind == ChargeKind.RECURRING)

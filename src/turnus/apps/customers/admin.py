@@ -11,8 +11,8 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
 from turnus.apps.customers import services
-from turnus.apps.customers.models import Customer
-from turnus.apps.tenants.admin import TenantScopedAdmin, actor_of, tenant_of
+from turnus.apps.customers.models import Customer, TestClock
+from turnus.apps.tenants.admin import ReadOnlyAdmin, TenantScopedAdmin, actor_of, tenant_of
 from turnus.apps.tenants.models import Tenant
 from turnus.core.errors import TurnusError, ValidationFailed
 from turnus.core.scope import Scope
@@ -30,7 +30,11 @@ class CustomerForm(forms.ModelForm):  # type: ignore[type-arg]
             return cleaned
         data = {name: cleaned.get(name) for name in services.CUSTOMER_FIELDS}
         try:
-            services.clean_customer(data, default_locale=tenant.locale, default_timezone=tenant.timezone)
+            clean = services.clean_customer(
+                data, default_locale=tenant.locale, default_timezone=tenant.timezone
+            )
+            if clean["einvoice_format"] and clean["einvoice_format"] != self.initial.get("einvoice_format"):
+                services.check_xrechnung_seller(tenant)
         except ValidationFailed as error:
             field = error.field.split(".")[0] if error.field else None
             self.add_error(field if field in self.fields else None, error.message)
@@ -41,8 +45,8 @@ class CustomerForm(forms.ModelForm):  # type: ignore[type-arg]
 class CustomerAdmin(TenantScopedAdmin):
     form = CustomerForm
     list_display = ("name", "company", "email", "public_id", "country", "locale", "livemode", "created_at")
-    list_filter = ("country", "locale", "livemode")
-    search_fields = ("name", "email", "company", "external_id", "public_id")
+    list_filter = ("country", "locale", "livemode", "einvoice_format")
+    search_fields = ("name", "email", "company", "external_id", "public_id", "buyer_reference")
     date_hierarchy = "created_at"
     actions = ("delete_softly",)
 
@@ -86,3 +90,12 @@ class CustomerAdmin(TenantScopedAdmin):
             scope = Scope(customer.tenant_id, customer.livemode, actor_of(request))
             services.delete_customer(scope, customer.public_id)
         self.message_user(request, _("Customers deleted; their invoices keep them."))
+
+
+@admin.register(TestClock)
+class TestClockAdmin(ReadOnlyAdmin):
+    """Test clocks are made and advanced through the API; the back-office only lists them."""
+
+    list_display = ("public_id", "name", "frozen_time", "created_at", "deleted_at")
+    search_fields = ("public_id", "name")
+    date_hierarchy = "created_at"

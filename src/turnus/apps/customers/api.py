@@ -8,6 +8,7 @@ from django.http import HttpRequest
 from ninja import Query, Router, Status
 
 from turnus.apps.customers import queries, services
+from turnus.apps.customers.clocks import customer_named, customer_time
 from turnus.apps.customers.models import Customer
 from turnus.apps.customers.schemas import (
     CustomerDeletedOut,
@@ -48,9 +49,13 @@ def retrieve_customer(request: HttpRequest, customer_id: str) -> Customer:
 
 @router.post("/customers/{customer_id}", response=CustomerOut, operation_id="update_customer")
 def update_customer(request: HttpRequest, customer_id: str, payload: CustomerUpdate) -> Customer:
-    return services.update_customer(scope_of(request), customer_id, payload.model_dump(exclude_unset=True))
+    scope = scope_of(request)
+    with customer_time(scope, customer_named(scope, customer_id)):
+        return services.update_customer(scope, customer_id, payload.model_dump(exclude_unset=True))
 
 
 @router.delete("/customers/{customer_id}", response=CustomerDeletedOut, operation_id="delete_customer")
 def delete_customer(request: HttpRequest, customer_id: str) -> Customer:
-    return services.delete_customer(scope_of(request), customer_id)
+    scope = scope_of(request)
+    with customer_time(scope, customer_named(scope, customer_id)):
+        return services.delete_customer(scope, customer_id)

@@ -18,6 +18,39 @@ class TaxExempt(models.TextChoices):
     REVERSE = "reverse", _("reverse charge")
 
 
+class EInvoiceFormat(models.TextChoices):
+    """Which e-invoice the customer gets besides the PDF; every invoice is a ZUGFeRD / Factur-X PDF."""
+
+    FACTURX = "", _("ZUGFeRD / Factur-X only")
+    XRECHNUNG = "xrechnung", _("XRechnung as well")
+
+
+class TestClock(models.Model):
+    """A test-mode clock that customers attach to: their billing sees its frozen time, never the real one."""
+
+    __test__ = False  # not a pytest test class
+
+    public_id = models.CharField(_("id"), max_length=40, unique=True, editable=False)
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.PROTECT, related_name="test_clocks")
+    livemode = models.BooleanField(_("live mode"), default=False)
+    name = models.CharField(_("name"), max_length=300, blank=True)
+    frozen_time = models.DateTimeField(_("frozen time"))
+    created_at = models.DateTimeField(_("created at"))
+    deleted_at = models.DateTimeField(_("deleted at"), null=True, blank=True, editable=False)
+
+    objects: ClassVar[TenantScopedQuerySet] = TenantScopedQuerySet.as_manager()  # type: ignore[assignment]
+
+    class Meta:
+        verbose_name = _("test clock")
+        verbose_name_plural = _("test clocks")
+        ordering = ("-public_id",)
+        indexes = (models.Index(fields=("tenant", "livemode", "-public_id")),)
+        constraints = (models.CheckConstraint(condition=Q(livemode=False), name="test_clock_test_mode_only"),)
+
+    def __str__(self) -> str:
+        return self.name or self.public_id
+
+
 class Customer(models.Model):
     public_id = models.CharField(_("id"), max_length=40, unique=True, editable=False)
     tenant = models.ForeignKey("tenants.Tenant", on_delete=models.PROTECT, related_name="customers")
@@ -41,6 +74,35 @@ class Customer(models.Model):
         _("external id"), max_length=120, blank=True, help_text=_("The customer's id in your own system.")
     )
     metadata = models.JSONField(_("metadata"), default=dict, blank=True)
+    einvoice_format = models.CharField(
+        _("e-invoice format"), max_length=20, choices=EInvoiceFormat.choices, default="", blank=True
+    )
+    buyer_reference = models.CharField(
+        _("buyer reference / Leitweg-ID"),
+        max_length=100,
+        blank=True,
+        help_text=_(
+            "Printed on e-invoices as the buyer reference (BT-10); public buyers need their Leitweg-ID."
+        ),
+    )
+    electronic_address = models.CharField(
+        _("electronic address"),
+        max_length=254,
+        blank=True,
+        help_text=_(
+            "Where e-invoices are addressed (BT-49): SCHEME:id such as 0204:991-33333TEST-33, or an e-mail "
+            "address; the customer's e-mail address when empty."
+        ),
+    )
+    test_clock = models.ForeignKey(
+        TestClock,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="customers",
+        verbose_name=_("test clock"),
+    )
     created_at = models.DateTimeField(_("created at"))
     deleted_at = models.DateTimeField(_("deleted at"), null=True, blank=True, editable=False)
 
@@ -62,6 +124,9 @@ class Customer(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(tax_exempt__in=TaxExempt.values), name="customer_tax_exempt_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(einvoice_format__in=EInvoiceFormat.values), name="customer_einvoice_format_valid"
             ),
         )
 

@@ -15,8 +15,21 @@ from turnus.core.pagination import DEFAULT_LIMIT
 Locale = Literal["de", "en"]
 TaxExemptChoice = Literal["none", "exempt", "reverse"]
 Metadata = dict[str, str]
+EInvoiceFormatChoice = Literal["", "xrechnung"]
 
 _METADATA_DESCRIPTION = "Up to 50 string keys (at most 40 characters) with string values (at most 500)."
+_EINVOICE_FORMAT_DESCRIPTION = (
+    "The e-invoice besides the ZUGFeRD / Factur-X PDF every invoice gets: '' (none) or 'xrechnung' "
+    "(XRechnung 3.0 CII XML, for public buyers; needs buyer_reference)."
+)
+_BUYER_REFERENCE_DESCRIPTION = (
+    "The buyer reference (EN 16931 BT-10): the Leitweg-ID of a German public buyer (checked with its check "
+    "digits, e.g. 991-33333TEST-33) or the reference the buyer asked for."
+)
+_ELECTRONIC_ADDRESS_DESCRIPTION = (
+    "Where e-invoices are addressed (BT-49): SCHEME:id with a CEF EAS scheme (e.g. 0204:991-33333TEST-33) "
+    "or an e-mail address; the customer's e-mail address when empty."
+)
 
 
 class CustomerIn(InputSchema):
@@ -35,6 +48,12 @@ class CustomerIn(InputSchema):
     tax_exempt: TaxExemptChoice = "none"
     external_id: str | None = Field(None, description="Your own id; unique among your customers.")
     metadata: Metadata | None = Field(None, description=_METADATA_DESCRIPTION)
+    einvoice_format: EInvoiceFormatChoice = Field("", description=_EINVOICE_FORMAT_DESCRIPTION)
+    buyer_reference: str | None = Field(None, description=_BUYER_REFERENCE_DESCRIPTION)
+    electronic_address: str | None = Field(None, description=_ELECTRONIC_ADDRESS_DESCRIPTION)
+    test_clock: str | None = Field(
+        None, description="Test mode only: the test clock whose time this customer lives at; set at creation."
+    )
 
 
 class CustomerUpdate(InputSchema):
@@ -55,6 +74,9 @@ class CustomerUpdate(InputSchema):
     tax_exempt: TaxExemptChoice | None = None
     external_id: str | None = None
     metadata: Metadata | None = Field(None, description=_METADATA_DESCRIPTION)
+    einvoice_format: EInvoiceFormatChoice | None = Field(None, description=_EINVOICE_FORMAT_DESCRIPTION)
+    buyer_reference: str | None = Field(None, description=_BUYER_REFERENCE_DESCRIPTION)
+    electronic_address: str | None = Field(None, description=_ELECTRONIC_ADDRESS_DESCRIPTION)
 
 
 class CustomerOut(Schema):
@@ -78,12 +100,29 @@ class CustomerOut(Schema):
     external_id: str | None
     metadata: Metadata
     is_business: bool
+    einvoice_format: str = Field(description="'' (ZUGFeRD / Factur-X only) or 'xrechnung'.")
+    buyer_reference: str | None
+    electronic_address: str | None
+    test_clock: str | None = Field(description="The test clock this customer is attached to, if any.")
 
     @staticmethod
     def resolve_id(customer: Customer) -> str:
         return customer.public_id
 
-    @field_validator("company", "address_line2", "state", "vat_id", "external_id", mode="before")
+    @staticmethod
+    def resolve_test_clock(customer: Customer) -> str | None:
+        return customer.test_clock.public_id if customer.test_clock is not None else None
+
+    @field_validator(
+        "company",
+        "address_line2",
+        "state",
+        "vat_id",
+        "external_id",
+        "buyer_reference",
+        "electronic_address",
+        mode="before",
+    )
     @classmethod
     def _blank_is_none(cls, value: Any) -> Any:
         return value or None

@@ -9,7 +9,8 @@ from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.db.models import CharField
 
-from turnus.apps.customers.models import Customer, TaxExempt
+from turnus.apps.customers import clocks
+from turnus.apps.customers.models import Customer, EInvoiceFormat, TaxExempt, TestClock
 from turnus.apps.customers.queries import live_customers
 from turnus.apps.tenants.models import Tenant
 from turnus.core import clock, validation
@@ -34,6 +35,9 @@ CUSTOMER_FIELDS = (
     "tax_exempt",
     "external_id",
     "metadata",
+    "einvoice_format",
+    "buyer_reference",
+    "electronic_address",
 )
 REQUIRED_FIELDS = ("name", "email", "address_line1", "postal_code", "city", "country")
 LOCALES = ("de", "en")
@@ -49,6 +53,7 @@ def customer_snapshot(customer: Customer) -> dict[str, Any]:
         **{name: getattr(customer, name) for name in CUSTOMER_FIELDS},
         "metadata": dict(customer.metadata),
         "is_business": customer.is_business,
+        "test_clock": customer.test_clock.public_id if customer.test_clock is not None else None,
         "deleted_at": customer.deleted_at.isoformat() if customer.deleted_at else None,
     }
 
@@ -124,7 +129,52 @@ def clean_customer(data: dict[str, Any], *, default_locale: str, default_timezon
     if clean["tax_exempt"] not in TaxExempt.values:
         raise ValidationFailed("tax_exempt must be 'none', 'exempt' or 'reverse'", field="tax_exempt")
     clean["metadata"] = clean_metadata(data.get("metadata"))
+    _clean_einvoicing(clean)
     return clean
+
+
+def _clean_einvoicing(clean: dict[str, Any]) -> None:
+    """The e-invoice settings: a known format, a valid buyer reference (a Leitweg-ID is checked with its
+    check digits) and electronic address; XRechnung needs the buyer reference and an address."""
+    if clean["einvoice_format"] not in EInvoiceFormat.values:
+        raise ValidationFailed(
+            "einvoice_format must be '' (ZUGFeRD / Factur-X only) or 'xrechnung'", field="einvoice_format"
+        )
+    if clean["buyer_reference"]:
+        clean["buyer_reference"] = validation.buyer_reference(clean["buyer_reference"])
+    if clean["electronic_address"]:
+        clean["electronic_address"] = validation.electronic_address(clean["electronic_address"])
+    if clean["einvoice_format"] == EInvoiceFormat.XRECHNUNG:
+        if not clean["buyer_reference"]:
+            raise ValidationFailed(
+                "an XRechnung needs the buyer reference: the Leitweg-ID of a public buyer, or the "
+                "reference the buyer asked for",
+                field="buyer_reference",
+            )
+        if not (clean["electronic_address"] or clean["email"]):
+            raise ValidationFailed(
+                "an XRechnung needs the buyer's electronic address or e-mail address",
+                field="electronic_address",
+            )
+
+
+def check_xrechnung_seller(tenant: Tenant) -> None:
+    """Refuse XRechnung for customers while the tenant lacks the seller contact it requires (BR-DE-2, -6,
+    -7): its telephone number and e-mail address."""
+    missing = [name for name in ("phone", "email") if not getattr(tenant, name)]
+    if missing:
+        raise ValidationFailed(
+            "an XRechnung needs your telephone number and e-mail address: add "
+            + " and ".join(missing)
+            + " to the tenant's settings first",
+            field="einvoice_format",
+        )
+
+
+def _xrechnung_seller_ready(scope: Scope, clean: dict[str, Any], before: str | None) -> None:
+    """When a customer newly asks for XRechnung, the tenant must be able to issue one."""
+    if clean["einvoice_format"] == EInvoiceFormat.XRECHNUNG and before != EInvoiceFormat.XRECHNUNG:
+        check_xrechnung_seller(Tenant.objects.only("phone", "email").get(pk=scope.tenant_id))
 
 
 def _tenant_defaults(scope: Scope) -> dict[str, str]:
@@ -160,15 +210,32 @@ def _external_id_taken(external_id: str) -> Conflict:
     return Conflict(f"a customer with external id {external_id!r} exists", field="external_id")
 
 
+def _test_clock(scope: Scope, public_id: Any) -> TestClock | None:
+    if public_id is None:
+        return None
+    if scope.livemode:
+        raise ValidationFailed(
+            "test clocks exist in test mode only; a live customer cannot attach to one", field="test_clock"
+        )
+    if not isinstance(public_id, str):
+        raise ValidationFailed("test_clock must be a test clock id", field="test_clock")
+    return clocks.get_test_clock(scope, public_id, field="test_clock")
+
+
 @transaction.atomic
 def create_customer(scope: Scope, data: dict[str, Any]) -> Customer:
+    """A new customer; ``data["test_clock"]`` (test mode only) attaches it to a test clock for good."""
+    data = dict(data)
+    test_clock = _test_clock(scope, data.pop("test_clock", None))
     clean = clean_customer(data, **_tenant_defaults(scope))
-    now = clock.now()
+    _xrechnung_seller_ready(scope, clean, None)
+    now = test_clock.frozen_time if test_clock is not None else clock.now()
     customer = Customer(
         public_id=new_id("cus", at=now),
         tenant_id=scope.tenant_id,
         livemode=scope.livemode,
         created_at=now,
+        test_clock=test_clock,
         **clean,
     )
     if clean["external_id"]:
@@ -191,6 +258,7 @@ def update_customer(scope: Scope, public_id: str, changes: dict[str, Any]) -> Cu
     before = customer_snapshot(customer)
     current = {name: before[name] for name in CUSTOMER_FIELDS}
     clean = clean_customer({**current, **changes}, **_tenant_defaults(scope))
+    _xrechnung_seller_ready(scope, clean, before["einvoice_format"])
     for name, value in clean.items():
         setattr(customer, name, value)
     try:

@@ -253,17 +253,22 @@ def voided_transactions(scope: Scope, subscription_id: int, until: datetime) -> 
 
 
 def metered_charges(subscription: Subscription) -> list[PlanCharge]:
-    charges = PlanCharge.objects.filter(version_id=subscription.plan_version_id, kind=ChargeKind.METERED)
-    return list(charges.select_related("metric").order_by("position"))
+    """The metered charges of the subscription's plan version in order, metrics loaded (a locked
+    version's from the catalogue's process-wide cache)."""
+    charges = subscription.plan_version.charges_with_metrics()
+    return [charge for charge in charges if charge.kind == ChargeKind.METERED]
 
 
 def usage_for_period(scope: Scope, subscription: Subscription, period: Period) -> list[UsageLine]:
     """Per metered charge of the subscription's plan version (and per group): the quantity used in
     ``period`` and the exact, unrounded amount the charge's price makes of it."""
     currency = subscription.plan_version.currency
+    charges = metered_charges(subscription)
+    if not charges:
+        return []
     voided = voided_transactions(scope, subscription.pk, period.end)
     lines: list[UsageLine] = []
-    for charge in metered_charges(subscription):
+    for charge in charges:
         metric = charge.metric
         if metric is None:
             continue

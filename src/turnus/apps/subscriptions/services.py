@@ -21,7 +21,7 @@ from turnus.apps.subscriptions.models import (
     SubscriptionCharge,
 )
 from turnus.core import clock
-from turnus.core.audit import record
+from turnus.core.audit import Change, record, record_many
 from turnus.core.errors import Conflict, NotFound, ValidationFailed
 from turnus.core.ids import new_id
 from turnus.core.scope import Actor, ActorKind, Scope
@@ -141,19 +141,13 @@ def _record_transition(
     scope: Scope, subscription: Subscription, transition: lifecycle.Transition, before: dict[str, Any] | None
 ) -> None:
     after = snapshot(subscription)
-    for event in dict.fromkeys(transition.events):
-        record(
-            scope,
-            f"subscription.{event.value}",
-            "subscription",
-            subscription.public_id,
-            before=before,
-            after=after,
-        )
+    changes = [
+        Change(f"subscription.{event.value}", "subscription", subscription.public_id, before, after)
+        for event in dict.fromkeys(transition.events)
+    ]
     if before is not None:
-        record(
-            scope, "subscription.updated", "subscription", subscription.public_id, before=before, after=after
-        )
+        changes.append(Change("subscription.updated", "subscription", subscription.public_id, before, after))
+    record_many(scope, changes)
 
 
 @transaction.atomic

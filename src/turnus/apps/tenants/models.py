@@ -35,6 +35,15 @@ class Tenant(models.Model):
     bic = models.CharField(_("BIC"), max_length=11, blank=True)
     sepa_creditor_id = models.CharField(_("SEPA creditor id"), max_length=35, blank=True)
     email = models.EmailField(_("e-mail"), blank=True)
+    phone = models.CharField(
+        _("telephone"), max_length=30, blank=True, help_text=_("Printed on invoices; XRechnung requires it.")
+    )
+    contact_name = models.CharField(
+        _("contact person"),
+        max_length=200,
+        blank=True,
+        help_text=_("Named as the seller contact in e-invoices; the legal name when empty."),
+    )
     created_at = models.DateTimeField(_("created at"))
 
     class Meta:

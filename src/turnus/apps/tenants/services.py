@@ -46,6 +46,8 @@ TENANT_FIELDS = (
     "bic",
     "sepa_creditor_id",
     "email",
+    "phone",
+    "contact_name",
 )
 
 
@@ -80,6 +82,12 @@ def _clean_tenant(data: dict[str, Any]) -> dict[str, Any]:
         clean["iban"] = validation.iban(clean["iban"])
     if clean.get("bic"):
         clean["bic"] = validation.bic(clean["bic"])
+    if clean.get("phone"):
+        clean["phone"] = validation.phone(clean["phone"])
+    if "contact_name" in clean:
+        clean["contact_name"] = str(clean["contact_name"] or "").strip()
+        if len(clean["contact_name"]) > 200:
+            raise ValidationFailed("contact_name must be at most 200 characters", field="contact_name")
     if clean.get("sepa_creditor_id"):
         clean["sepa_creditor_id"] = validation.sepa_creditor_id(clean["sepa_creditor_id"])
     for name in ("invoice_number_format", "credit_note_number_format"):

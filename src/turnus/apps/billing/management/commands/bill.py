@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from turnus.apps.billing.sweep import SweepSummary, run_sweep
+from turnus.apps.billing.sweep import SweepSummary, count_due, run_sweep
 from turnus.apps.tenants.models import Tenant
 from turnus.core import clock
 from turnus.engine.money import Money
@@ -21,7 +21,15 @@ def _instant(value: str) -> datetime:
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
+def progress_bar(done: int, total: int, width: int = 30) -> str:
+    """``[#########.....................]``: ``done`` of ``total`` (full when nothing is due or more is)."""
+    filled = width if total <= 0 else min(width, done * width // total)
+    return "[" + "#" * filled + "." * (width - filled) + "]"
+
+
 class Command(BaseCommand):
+    _total = 0
+
     help = "Invoice every subscription that is due now (or by --until) and print a summary."
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -38,14 +46,15 @@ class Command(BaseCommand):
         if now < clock.now() and options["until"]:
             raise CommandError("--until must not lie in the past")
         self.stdout.write(f"Billing as of {now.isoformat()} for {tenant.slug if tenant else 'every tenant'}")
+        self._total = count_due(now, tenant=tenant)
         summary = run_sweep(now, tenant=tenant, progress=self._progress)
         self.stdout.write("")
         self._summary(summary)
 
     def _progress(self, summary: SweepSummary) -> None:
         self.stdout.write(
-            f"\r{summary.subscriptions} subscriptions, {summary.invoices_created} invoices, "
-            f"{len(summary.errors)} errors",
+            f"\r{progress_bar(summary.subscriptions, self._total)} {summary.subscriptions}/{self._total} "
+            f"subscriptions, {summary.invoices_created} invoices, {len(summary.errors)} errors",
             ending="",
         )
         self.stdout.flush()
