@@ -7,6 +7,8 @@ from datetime import timedelta
 from tests.support import TEST_ACTOR, ApiClient
 from turnus.apps.billing import services as billing
 from turnus.apps.billing.models import BillingError
+from turnus.apps.documents import delivery
+from turnus.apps.documents import services as documents
 from turnus.apps.subscriptions.models import Subscription
 from turnus.core import clock
 from turnus.core.ids import new_id
@@ -90,6 +92,9 @@ def seed(api: ApiClient, tag: str = "") -> dict[str, str]:
             "/v1/coupons", {"code": f"WELCOME{tag}", "name": "Welcome", "kind": "percentage", "value": "10"}
         )
     )
+    ids["test_clock"] = _created(
+        api.post("/v1/test_clocks", {"frozen_time": "2026-01-01T00:00:00Z", "name": f"Clock{tag}"})
+    )
     ids["customer"] = _created(
         api.post(
             "/v1/customers",
@@ -125,7 +130,13 @@ def seed(api: ApiClient, tag: str = "") -> dict[str, str]:
     assert api.post(f"/v1/events/call_2{tag}/void").status_code == 200
     credited = _created(api.post(f"/v1/subscriptions/{ids['subscription']}/invoices"))
     assert api.post(f"/v1/invoices/{credited}/finalize").status_code == 200
+    assert api.post(f"/v1/invoices/{credited}/mark_paid").status_code == 200  # so its credit note refunds
     ids["credit_note"] = _created(api.post("/v1/credit_notes", {"invoice": credited}))
+    ids["refund"] = api.get("/v1/refunds", {"credit_note": ids["credit_note"]}).json()["data"][0]["id"]
+    ids["issued_invoice"] = credited
+    for issued in (credited, ids["credit_note"]):  # the job that renders them runs after commit
+        documents.render_documents(issued)
+        delivery.deliver_invoice(issued)  # and then e-mails them
     second = _created(api.post("/v1/subscriptions", {"customer": ids["customer"], "plan": ids["plan"]}))
     ids["invoice"] = _created(api.post(f"/v1/subscriptions/{second}/invoices"))
     _billing_run_traces(api, second, tag)
@@ -133,6 +144,11 @@ def seed(api: ApiClient, tag: str = "") -> dict[str, str]:
     scheduled = {"effective": "period_end", "effective_at": later}
     migration = api.post(f"/v1/plans/{ids['plan']}/migrate", scheduled)
     assert migration.status_code == 200, migration.content
+    customer_path = f"/v1/customers/{ids['customer']}"
+    credit = {"amount": "5.00", "description": f"Goodwill{tag}"}
+    ids["balance_transaction"] = _created(api.post(f"{customer_path}/balance_transactions", credit))
+    charge = {"description": f"Installation{tag}", "amount": "20.00"}
+    ids["customer_charge"] = _created(api.post(f"{customer_path}/charges", charge))
     return ids
 
 

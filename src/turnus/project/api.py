@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from turnus.apps.billing.account_api import router as billing_account_router
 from turnus.apps.billing.api import router as billing_router
 from turnus.apps.catalog.api import router as catalog_router
 from turnus.apps.customers.api import router as customers_router
+from turnus.apps.documents.api import router as documents_router
 from turnus.apps.metering.api import router as metering_router
 from turnus.apps.subscriptions.api import router as subscriptions_router
 from turnus.apps.tenants.api import router as tenants_router
@@ -28,3 +30,5 @@ api.add_router("/", customers_router)
 api.add_router("/", subscriptions_router)
 api.add_router("/", metering_router)
 api.add_router("/", billing_router)
+api.add_router("/", documents_router)
+api.add_router("/", billing_account_router)

@@ -5,7 +5,12 @@
 - ``TURNUS_DEBUG``: ``1``/``true`` for development.
 - ``TURNUS_ALLOWED_HOSTS``: comma-separated host names.
 - ``TURNUS_VAR_DIR``: where SQLite, uploads and queues live (default ``./var``).
+- ``TURNUS_DOCUMENT_STORAGE``: storage backend class for rendered invoice documents (default: files in var/).
 - ``TURNUS_QUEUE_URL``: e.g. ``redis://127.0.0.1:6379/0`` for the job queue; default SQLite in ``./var/``.
+- ``TURNUS_EMAIL_URL``: how invoices are e-mailed, e.g. ``smtp://user:password@mail.example.com:587?tls=1``
+  (``smtps://`` for implicit TLS, ``console://``, ``file:///some/dir``); or ``TURNUS_SMTP_HOST``, ``_PORT``,
+  ``_USER``, ``_PASSWORD``, ``_TLS`` (``starttls``/``ssl``/``0``). Default: ``.eml`` files in ``./var/mail/``.
+- ``TURNUS_EMAIL_FROM``: the From address of invoice e-mails (default: the tenant's e-mail address).
 """
 
 from __future__ import annotations
@@ -66,6 +71,7 @@ INSTALLED_APPS = [
     "turnus.apps.subscriptions",
     "turnus.apps.metering",
     "turnus.apps.billing",
+    "turnus.apps.documents",
     "turnus.apps.demo",
 ]
 
@@ -149,10 +155,21 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
-STORAGES = {
+STORAGES: dict[str, dict[str, object]] = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+# Rendered invoice documents (PDF, e-invoice XML): any Django storage backend named by its class in
+# TURNUS_DOCUMENT_STORAGE (configured by that backend's own settings), the file system under var/ by default.
+_DOCUMENT_STORAGE = os.environ.get("TURNUS_DOCUMENT_STORAGE", "").strip()
+STORAGES["documents"] = (
+    {"BACKEND": _DOCUMENT_STORAGE}
+    if _DOCUMENT_STORAGE
+    else {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(VAR_DIR / "documents")},
+    }
+)
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
 
@@ -163,6 +180,69 @@ HUEY: dict[str, object] = (
     if _QUEUE_URL
     else {"huey_class": "huey.SqliteHuey", "name": "turnus", "filename": str(VAR_DIR / "huey.sqlite3")}
 )
+
+
+# E-mail (invoice delivery, see turnus.apps.documents.delivery): SMTP from TURNUS_EMAIL_URL or TURNUS_SMTP_*;
+# without either, messages are written as .eml files to var/mail/, so no setup needs a mail server.
+_EMAIL_SCHEMES = {
+    "smtp": "django.core.mail.backends.smtp.EmailBackend",
+    "smtps": "django.core.mail.backends.smtp.EmailBackend",
+    "console": "django.core.mail.backends.console.EmailBackend",
+    "file": "django.core.mail.backends.filebased.EmailBackend",
+    "locmem": "django.core.mail.backends.locmem.EmailBackend",
+    "dummy": "django.core.mail.backends.dummy.EmailBackend",
+}
+
+
+def _email_settings() -> dict[str, object]:
+    from urllib.parse import parse_qs, unquote, urlsplit
+
+    from django.core.exceptions import ImproperlyConfigured
+
+    url = os.environ.get("TURNUS_EMAIL_URL", "").strip()
+    host = os.environ.get("TURNUS_SMTP_HOST", "").strip()
+    if url:
+        parts = urlsplit(url)
+        if parts.scheme not in _EMAIL_SCHEMES:
+            raise ImproperlyConfigured(f"TURNUS_EMAIL_URL: unknown scheme {parts.scheme!r}")
+        config: dict[str, object] = {"EMAIL_BACKEND": _EMAIL_SCHEMES[parts.scheme]}
+        if parts.scheme == "file":
+            config["EMAIL_FILE_PATH"] = unquote(parts.path) or str(VAR_DIR / "mail")
+        elif parts.scheme in {"smtp", "smtps"}:
+            query = {name: values[-1].lower() for name, values in parse_qs(parts.query).items()}
+            ssl = parts.scheme == "smtps" or query.get("ssl") in {"1", "true", "yes"}
+            config |= {
+                "EMAIL_HOST": parts.hostname or "localhost",
+                "EMAIL_PORT": parts.port or (465 if ssl else 25),
+                "EMAIL_HOST_USER": unquote(parts.username or ""),
+                "EMAIL_HOST_PASSWORD": unquote(parts.password or ""),
+                "EMAIL_USE_SSL": ssl,
+                "EMAIL_USE_TLS": not ssl and query.get("tls") in {"1", "true", "yes", "starttls"},
+            }
+        return config
+    if host:
+        port = int(os.environ.get("TURNUS_SMTP_PORT") or 0) or None
+        tls = os.environ.get("TURNUS_SMTP_TLS", "").strip().lower()
+        if not tls:
+            tls = {465: "ssl", 587: "starttls"}.get(port or 0, "0")
+        if tls not in {"ssl", "starttls", "1", "true", "yes", "0", "false", "no", "off"}:
+            raise ImproperlyConfigured("TURNUS_SMTP_TLS takes starttls, ssl or 0")
+        return {
+            "EMAIL_BACKEND": _EMAIL_SCHEMES["smtp"],
+            "EMAIL_HOST": host,
+            "EMAIL_PORT": port or (465 if tls == "ssl" else 25),
+            "EMAIL_HOST_USER": os.environ.get("TURNUS_SMTP_USER", ""),
+            "EMAIL_HOST_PASSWORD": os.environ.get("TURNUS_SMTP_PASSWORD", ""),
+            "EMAIL_USE_SSL": tls == "ssl",
+            "EMAIL_USE_TLS": tls in {"starttls", "1", "true", "yes"},
+        }
+    return {"EMAIL_BACKEND": _EMAIL_SCHEMES["file"], "EMAIL_FILE_PATH": str(VAR_DIR / "mail")}
+
+
+globals().update(_email_settings())
+EMAIL_TIMEOUT = int(os.environ.get("TURNUS_SMTP_TIMEOUT") or 30)
+TURNUS_EMAIL_FROM = os.environ.get("TURNUS_EMAIL_FROM", "").strip()
+DEFAULT_FROM_EMAIL = "noreply@localhost"
 
 LOGGING = {
     "version": 1,
