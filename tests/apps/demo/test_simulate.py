@@ -117,7 +117,10 @@ def test_a_year_pauses_one_customer_for_two_months_and_ends_the_cancelled_one():
     jonas = _invoices(slug, "sim-jonas")
     assert jonas.filter(period_start__lt=cancelled.ended_at).count() == 8
     assert not jonas.filter(created_at__gt=cancelled.ended_at).exists()
-    assert not jonas.filter(period_start__gte=cancelled.ended_at).exists()
+    # Billed in advance, the end brings one closing invoice: the usage after the last invoice up to the end.
+    closing = jonas.filter(period_start__gte=cancelled.ended_at)
+    assert [(i.period_start, i.usage_end) for i in closing] == [(cancelled.ended_at, cancelled.ended_at)]
+    assert set(closing.get().lines.values_list("kind", flat=True)) == {"usage"}
     assert not UsageEvent.objects.filter(subscription=cancelled, timestamp__gte=cancelled.ended_at).exists()
 
     for expected in ("2026-05-10", "pause", "2026-07-05", "resume", "2026-09-12", "cancel at the end"):

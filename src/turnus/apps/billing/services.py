@@ -538,6 +538,30 @@ def billing_period(subscription: Subscription) -> Period:
     return Period(ended.period_start, ended.period_end)
 
 
+#: The length of a closing period (``closing_period``): a period must not be empty, and one microsecond
+#: (the precision the databases store) keeps it apart from every period of the subscription's schedule.
+CLOSING_SPAN = timedelta(microseconds=1)
+
+
+def closing_period(subscription: Subscription) -> Period:
+    """The closing period of an ended subscription billed in advance: ``[ended_at, ended_at + 1µs)``.
+
+    Billed in advance, an invoice holds the usage up to its period's start and the pending lifecycle
+    charges that begin before its end; the period beginning at the end therefore bills the usage after
+    the last invoice's usage window up to the end and the charges the end created (the credit of a
+    cancellation), and no fee (the lifecycle charged none for it). Its ``BilledPeriod`` row makes it
+    billed once. Raises ``NothingToInvoice`` when the subscription has not ended or is billed in arrears
+    (there the ended period's own invoice bills its usage)."""
+    if subscription.ended_at is None:
+        raise NothingToInvoice(f"subscription {subscription.public_id} has not ended", field="id")
+    if subscription.plan_version.billing_timing == BillingTiming.IN_ARREARS:
+        raise NothingToInvoice(
+            f"subscription {subscription.public_id} is billed in arrears; its last period bills its usage",
+            field="id",
+        )
+    return Period(subscription.ended_at, subscription.ended_at + CLOSING_SPAN)
+
+
 def _caught_up(scope: Scope, subscription_id: str) -> Subscription:
     """The locked subscription, its lifecycle advanced to now and the charges that caused stored."""
     subscription = subscriptions.get_subscription(scope, subscription_id, lock=True)

@@ -197,6 +197,8 @@ def _due_periods(subscription: Subscription, now: datetime) -> list[Period]:
     periods = {Period(start, end) for start, end in recurring.values_list("period_start", "period_end")}
     with suppress(services.NothingToInvoice):
         periods.add(services.billing_period(subscription))
+    with suppress(services.NothingToInvoice):
+        periods.add(services.closing_period(subscription))
     return sorted(periods, key=lambda period: (period.start, period.end))
 
 
