@@ -24,7 +24,7 @@ from turnus.apps.billing.account_schemas import (
     refund_out,
 )
 from turnus.apps.billing.models import BalanceTransaction, CustomerCharge, Refund
-from turnus.apps.customers.clocks import customer_named, customer_time
+from turnus.apps.customers.clocks import customer_named, customer_time, owner_of
 from turnus.apps.customers.services import get_customer
 from turnus.core.api import ListResponse, scope_of
 from turnus.core.pagination import paginate
@@ -78,10 +78,7 @@ def retrieve_customer_charge(request: HttpRequest, id: str) -> CustomerChargeOut
 )
 def void_customer_charge(request: HttpRequest, id: str) -> CustomerChargeOut:
     scope = scope_of(request)
-    owner = CustomerCharge.objects.filter(
-        tenant_id=scope.tenant_id, livemode=scope.livemode, public_id=id
-    ).values("customer_id")
-    with customer_time(scope, owner):
+    with customer_time(scope, owner_of(CustomerCharge, scope, id)):
         charges.void_charge(scope, id)
     return charge_out(charges.get_charge(scope, id))
 
@@ -165,9 +162,6 @@ def retrieve_refund(request: HttpRequest, id: str) -> RefundOut:
 )
 def mark_refund_refunded(request: HttpRequest, id: str) -> RefundOut:
     scope = scope_of(request)
-    owner = Refund.objects.filter(tenant_id=scope.tenant_id, livemode=scope.livemode, public_id=id).values(
-        "customer_id"
-    )
-    with customer_time(scope, owner):
+    with customer_time(scope, owner_of(Refund, scope, id)):
         balance.mark_refunded(scope, id)
     return refund_out(balance.get_refund(scope, id))

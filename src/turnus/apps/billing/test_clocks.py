@@ -24,7 +24,7 @@ from django.db.models import F, Min, Q, QuerySet
 
 from turnus.apps.billing.models import BillingSchedule, BillingSettings, DocumentKind, Invoice, InvoiceStatus
 from turnus.apps.billing.sweep import run_sweep
-from turnus.apps.customers.clocks import customer_time, get_test_clock
+from turnus.apps.customers.clocks import customer_time, get_test_clock, owner_of
 from turnus.apps.customers.models import TestClock
 from turnus.apps.subscriptions.models import Subscription
 from turnus.core import clock
@@ -69,9 +69,7 @@ def snapshot(test_clock: TestClock) -> dict[str, Any]:
 
 def invoice_customer(scope: Scope, invoice_id: str) -> QuerySet[Any]:
     """The customer of invoice (or credit note) ``invoice_id``, for ``customers.clocks.customer_time``."""
-    return Invoice.objects.filter(
-        tenant_id=scope.tenant_id, livemode=scope.livemode, public_id=invoice_id
-    ).values("customer_id")
+    return owner_of(Invoice, scope, invoice_id)
 
 
 def at_invoice_time(scope: Scope, invoice_id: str) -> Any:

@@ -15,6 +15,7 @@ from contextlib import contextmanager, nullcontext
 from datetime import datetime
 from typing import Any
 
+from django.db import models
 from django.db.models import QuerySet
 
 from turnus.apps.customers.models import Customer, TestClock
@@ -63,6 +64,14 @@ def customer_named(scope: Scope, public_id: str | None) -> QuerySet[Any]:
     return Customer.objects.filter(
         tenant_id=scope.tenant_id, livemode=scope.livemode, public_id=public_id or ""
     ).values("pk")
+
+
+def owner_of(model: type[models.Model], scope: Scope, public_id: str) -> QuerySet[Any]:
+    """The customer owning the ``model`` row ``public_id`` of this scope (any model with ``customer``), as a
+    queryset of its key, for ``customer_time``."""
+    return model._default_manager.filter(
+        tenant_id=scope.tenant_id, livemode=scope.livemode, public_id=public_id
+    ).values("customer_id")
 
 
 def get_test_clock(scope: Scope, public_id: str, *, field: str = "id", lock: bool = False) -> TestClock:

@@ -13,6 +13,7 @@ from typing import Any
 from django.db.models import QuerySet
 
 from turnus.apps.catalog.models import Coupon, PlanVersion
+from turnus.apps.customers.clocks import owner_of
 from turnus.apps.customers.models import Customer
 from turnus.apps.subscriptions.models import Subscription, SubscriptionAddOn
 from turnus.core.errors import NotFound
@@ -74,6 +75,4 @@ def view_subscription(scope: Scope, public_id: str) -> Subscription:
 def customer_of(scope: Scope, public_id: str) -> QuerySet[Any]:
     """The customer of subscription ``public_id``, as a queryset of its key, for
     ``turnus.apps.customers.clocks.customer_time`` (test-clock customers' subscriptions run at its time)."""
-    return Subscription.objects.filter(
-        tenant_id=scope.tenant_id, livemode=scope.livemode, public_id=public_id
-    ).values("customer_id")
+    return owner_of(Subscription, scope, public_id)
