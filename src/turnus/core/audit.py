@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, cast
-
-from django.db import connection, models
+from typing import Any
 
 from turnus.core import clock
+from turnus.core.bulk import JsonText, insert_rows, json_text
 from turnus.core.ids import new_id
 from turnus.core.models import AuditEvent, OutboxEvent
 from turnus.core.scope import Scope
@@ -28,8 +27,6 @@ _AUDIT_COLUMNS = (
     "occurred_at",
 )
 _OUTBOX_COLUMNS = ("public_id", "tenant_id", "livemode", "type", "object_id", "payload", "created_at")
-#: Rows per INSERT statement, well below SQLite's limit on bound parameters.
-_ROWS_PER_STATEMENT = 50
 
 
 def record_change(
@@ -83,25 +80,6 @@ class Change:
     after: dict[str, Any] | None = None
 
 
-def _insert(model: type[models.Model], columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    """Append ``rows`` to ``model``'s table in multi-row INSERTs, each value prepared by its field as the
-    ORM would save it (JSON, instants) but without building a model instance and an ORM query per row."""
-    fields = [cast("models.Field[Any, Any]", model._meta.get_field(name)) for name in columns]
-    quote = connection.ops.quote_name
-    names = ", ".join(quote(cast(str, field.column)) for field in fields)
-    head = f"INSERT INTO {quote(model._meta.db_table)} ({names}) VALUES "  # noqa: S608 (model metadata)
-    cells = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    with connection.cursor() as cursor:
-        for start in range(0, len(rows), _ROWS_PER_STATEMENT):
-            chunk = rows[start : start + _ROWS_PER_STATEMENT]
-            params = [
-                field.get_db_prep_save(value, connection)
-                for row in chunk
-                for field, value in zip(fields, row, strict=True)
-            ]
-            cursor.execute(head + ", ".join([cells] * len(chunk)), params)
-
-
 def record_many(scope: Scope, changes: Sequence[Change]) -> None:
     """``record`` for several changes of one use case: their audit rows and domain events in order, in two
     statements (one per table) instead of two per change."""
@@ -109,6 +87,16 @@ def record_many(scope: Scope, changes: Sequence[Change]) -> None:
         return
     now, occurred = clock.system_now(), clock.now()
     actor = str(scope.actor)
+    texts: dict[int, JsonText] = {}  # a snapshot shared by several changes is serialised once
+
+    def text(value: dict[str, Any] | None) -> JsonText | None:
+        if value is None:
+            return None
+        found = texts.get(id(value))
+        if found is None:
+            found = texts[id(value)] = json_text(value)
+        return found
+
     audit = [
         (
             new_id("aud", at=now),
@@ -118,8 +106,8 @@ def record_many(scope: Scope, changes: Sequence[Change]) -> None:
             change.event_type,
             change.object_type,
             change.object_id,
-            change.before,
-            change.after,
+            text(change.before),
+            text(change.after),
             scope.request_id,
             now,
             occurred,
@@ -133,13 +121,13 @@ def record_many(scope: Scope, changes: Sequence[Change]) -> None:
             scope.livemode,
             change.event_type,
             change.object_id,
-            change.after if change.after is not None else (change.before or {}),
+            text(change.after if change.after is not None else (change.before or {})),
             now,
         )
         for change in changes
     ]
-    _insert(AuditEvent, _AUDIT_COLUMNS, audit)
-    _insert(OutboxEvent, _OUTBOX_COLUMNS, outbox)
+    insert_rows(AuditEvent, _AUDIT_COLUMNS, audit)
+    insert_rows(OutboxEvent, _OUTBOX_COLUMNS, outbox)
 
 
 def record(

@@ -20,12 +20,13 @@ _PREFIX = re.compile(r"^[a-z]{2,8}$")
 _BODY = re.compile(r"^[0-7][0-9A-HJKMNP-TV-Z]{25}$")
 
 
+#: Every pair of characters: ten bits at a time.
+_PAIRS = [first + second for first in _ALPHABET for second in _ALPHABET]
+
+
 def _encode(value: int, length: int) -> str:
-    chars = []
-    for _ in range(length):
-        value, index = divmod(value, 32)
-        chars.append(_ALPHABET[index])
-    return "".join(reversed(chars))
+    """The ``length`` (even) lowest base32 digits of ``value``, most significant first."""
+    return "".join([_PAIRS[(value >> shift) & 1023] for shift in range(5 * (length - 2), -1, -10)])
 
 
 #: Ids order objects as they were really made, so they follow the wall clock, never a test clock.

@@ -48,14 +48,15 @@ class Crash(BaseException):
 
 
 def _fail_for(monkeypatch, subscription, error):
-    build = services.build_invoice
+    """Composing ``subscription``'s invoice raises ``error``, whether the run bills it in a batch or alone."""
+    collect = services.collect_lines
 
-    def failing(scope, found, period, *, at):
+    def failing(tenant, scope, found, period, *args, **kwargs):
         if found.public_id == subscription:
             raise error
-        return build(scope, found, period, at=at)
+        return collect(tenant, scope, found, period, *args, **kwargs)
 
-    monkeypatch.setattr(services, "build_invoice", failing)
+    monkeypatch.setattr(services, "collect_lines", failing)
 
 
 @pytest.mark.django_db

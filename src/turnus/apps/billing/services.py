@@ -53,12 +53,13 @@ from turnus.apps.billing.models import (
 from turnus.apps.catalog.models import BillingTiming, PlanVersion
 from turnus.apps.customers.models import Customer, TaxExempt
 from turnus.apps.metering import services as metering
-from turnus.apps.metering.queries import usage_for_period
+from turnus.apps.metering.queries import UsageLine, usage_for_period
 from turnus.apps.subscriptions import services as subscriptions
 from turnus.apps.subscriptions.models import Subscription, SubscriptionCharge
 from turnus.apps.tenants.models import Tenant
 from turnus.core import clock
 from turnus.core.audit import record
+from turnus.core.bulk import insert_objects
 from turnus.core.errors import Conflict, NotFound, ValidationFailed
 from turnus.core.ids import new_id
 from turnus.core.scope import Scope
@@ -251,21 +252,63 @@ def _previous_periods(subscription: Subscription, period: Period) -> Any:
     ).exclude(invoice__status=InvoiceStatus.VOID)
 
 
-def _usage_period(subscription: Subscription, period: Period, in_arrears: bool) -> Period | None:
+class PeriodReads:
+    """What ``collect_lines`` reads besides the subscription, one query per question.
+
+    The billing run's batches answer the same questions from rows loaded for many subscriptions at once
+    (``turnus.apps.billing.batch``); both go through ``collect_lines``, so an invoice is composed by one
+    code path however it was read."""
+
+    def pending_charges(self, subscription: Subscription, period: Period) -> list[SubscriptionCharge]:
+        """The lifecycle charges not yet invoiced that begin before ``period`` ends, oldest first."""
+        invoiced = InvoicedCharge.objects.filter(charge__subscription=subscription).values("charge_id")
+        return list(
+            SubscriptionCharge.objects.filter(subscription=subscription, period_start__lt=period.end)
+            .exclude(pk__in=invoiced)
+            .order_by("period_start", "public_id")
+        )
+
+    def versions(self, public_ids: set[str]) -> dict[str, PlanVersion]:
+        return {
+            found.public_id: found
+            for found in PlanVersion.objects.filter(public_id__in=public_ids).select_related("plan")
+        }
+
+    def billed_before(self, subscription: Subscription, period: Period) -> int:
+        """How many of the subscription's periods before ``period`` an invoice (not voided) billed."""
+        return int(_previous_periods(subscription, period).count())
+
+    def last_usage_end(self, subscription: Subscription, period: Period) -> datetime | None:
+        """Up to where the invoices of the periods before ``period`` billed usage."""
+        last = _previous_periods(subscription, period).exclude(usage_end=None).order_by("-usage_end").first()
+        return None if last is None else last.usage_end
+
+    def period_lines(
+        self,
+        subscription: Subscription,
+        period: Period,
+        tax: TaxDecision,
+        tax_for: Callable[..., TaxDecision],
+    ) -> list[LineInput]:
+        return period_lines(subscription, period, tax, tax_for)
+
+    def usage(self, scope: Scope, subscription: Subscription, period: Period) -> list[UsageLine]:
+        return usage_for_period(scope, subscription, period)
+
+
+DATABASE_READS = PeriodReads()
+
+
+def usage_period(
+    subscription: Subscription, period: Period, in_arrears: bool, reads: PeriodReads = DATABASE_READS
+) -> Period | None:
+    """Which usage the invoice of ``period`` bills: in arrears the period's own; in advance the usage
+    after the previous invoice's usage window (or the start) up to the period start."""
     if in_arrears:
         return period
-    last = _previous_periods(subscription, period).exclude(usage_end=None).order_by("-usage_end").first()
-    start = last.usage_end if last is not None and last.usage_end is not None else subscription.started_at
+    last = reads.last_usage_end(subscription, period)
+    start = last if last is not None else subscription.started_at
     return Period(start, period.start) if start < period.start else None
-
-
-def _pending_charges(subscription: Subscription, period: Period) -> list[SubscriptionCharge]:
-    invoiced = InvoicedCharge.objects.filter(charge__subscription=subscription).values("charge_id")
-    return list(
-        SubscriptionCharge.objects.filter(subscription=subscription, period_start__lt=period.end)
-        .exclude(pk__in=invoiced)
-        .order_by("period_start", "public_id")
-    )
 
 
 @dataclass(frozen=True)
@@ -282,7 +325,13 @@ class PeriodLines:
     supply_day: date
 
 
-def collect_lines(tenant: Tenant, scope: Scope, subscription: Subscription, period: Period) -> PeriodLines:
+def collect_lines(
+    tenant: Tenant,
+    scope: Scope,
+    subscription: Subscription,
+    period: Period,
+    reads: PeriodReads = DATABASE_READS,
+) -> PeriodLines:
     """The lines of ``subscription``'s billing period ``period`` (setup fee, lifecycle charges, component
     and add-on fees, usage) and its coupon, if it applies to this period; nothing is written."""
     customer = subscription.customer
@@ -291,16 +340,12 @@ def collect_lines(tenant: Tenant, scope: Scope, subscription: Subscription, peri
     in_arrears = version.billing_timing == BillingTiming.IN_ARREARS
     supply_day = local_date(period.start, subscription.timezone)
     tax = _tax_decision(tenant, customer, version, supply_day)
-    charges = _pending_charges(subscription, period)
-    version_ids = {charge.plan_version for charge in charges} | {version.public_id}
-    versions = {
-        found.public_id: found
-        for found in PlanVersion.objects.filter(public_id__in=version_ids).select_related("plan")
-    }
+    charges = reads.pending_charges(subscription, period)
+    versions = reads.versions({charge.plan_version for charge in charges} | {version.public_id})
+    billed_before = reads.billed_before(subscription, period)
     lines: list[LineInput] = []
     with translation.override(language):
-        previous = _previous_periods(subscription, period)
-        if version.setup_fee and not previous.exists():
+        if version.setup_fee and not billed_before:
             lines.append(
                 LineInput(
                     description=_("Setup fee: %(plan)s") % {"plan": _plan_name(version, language)},
@@ -318,10 +363,10 @@ def collect_lines(tenant: Tenant, scope: Scope, subscription: Subscription, peri
                 description = _charge_description(charge, _plan_name(versions[charge.plan_version], language))
                 lines.append(_billing_line([charge], charge.kind, description, tax))
         tax_for = partial(_tax_decision, tenant, customer, version, supply_day)
-        lines += period_lines(subscription, period, tax, tax_for)
-        usage_period = _usage_period(subscription, period, in_arrears)
-        if usage_period is not None:
-            for usage in usage_for_period(scope, subscription, usage_period):
+        lines += reads.period_lines(subscription, period, tax, tax_for)
+        usage_in = usage_period(subscription, period, in_arrears, reads)
+        if usage_in is not None:
+            for usage in reads.usage(scope, subscription, usage_in):
                 if not usage.quantity and not usage.amount.amount:
                     continue
                 name = (usage.charge_name_de if language.startswith("de") else usage.charge_name_en) or (
@@ -337,25 +382,23 @@ def collect_lines(tenant: Tenant, scope: Scope, subscription: Subscription, peri
                         tax=tax,
                         amount=usage.amount.amount,
                         kind="usage",
-                        period=(usage_period.start, usage_period.end),
+                        period=(usage_in.start, usage_in.end),
                         metadata={"charge": usage.charge, "metric": usage.metric},
                     )
                 )
     discounts: tuple[Discount, ...] = ()
     if subscription.coupon is not None:
         discount = subscription.coupon.engine_discount()
-        if discount.applies_to(previous.count()):
+        if discount.applies_to(billed_before):
             discounts = (discount,)
-    return PeriodLines(
-        subscription, period, usage_period, tuple(lines), tuple(charges), discounts, supply_day
-    )
+    return PeriodLines(subscription, period, usage_in, tuple(lines), tuple(charges), discounts, supply_day)
 
 
 def _one_off_tax(tenant: Tenant, customer: Customer, supply_day: date) -> Callable[[str], TaxDecision]:
     return lambda category: tax_decision(tenant, customer, TaxCategory(category), supply_day)
 
 
-def _composed(
+def compose_lines(
     currency: str, lines: Sequence[LineInput], discounts: Sequence[Discount], prices_include_tax: bool
 ) -> ComposedInvoice | None:
     """The engine's composition of ``lines`` (``None`` without lines), checked against EN 16931."""
@@ -387,7 +430,7 @@ def build_invoice(scope: Scope, subscription: Subscription, period: Period, *, a
             prices_include_tax=version.prices_include_tax,
         ),
     ]
-    composed = _composed(version.currency, lines, part.discounts, version.prices_include_tax)
+    composed = compose_lines(version.currency, lines, part.discounts, version.prices_include_tax)
     return BuiltInvoice(
         subscription,
         period,
@@ -509,7 +552,7 @@ def build_consolidated_invoice(
         _one_off_tax(tenant, customer, (parts or collected)[0].supply_day),
         prices_include_tax=prices_include_tax,
     )
-    composed = _composed(currency, lines, (), prices_include_tax)
+    composed = compose_lines(currency, lines, (), prices_include_tax)
     return BuiltConsolidated(customer, currency, tuple(parts), composed, tuple(lines), tuple(one_off))
 
 
@@ -623,8 +666,9 @@ def _recipient(customer: Customer) -> dict[str, str]:
     }
 
 
-def _store(
+def unsaved_invoice(
     scope: Scope,
+    tenant: Tenant,
     composed: ComposedInvoice,
     *,
     customer: Customer,
@@ -636,10 +680,10 @@ def _store(
     credit_note_for: Invoice | None = None,
     reason: str = "",
 ) -> Invoice:
+    """The invoice row of ``composed`` (not saved; ``invoice_parts`` gives its lines)."""
     now = clock.now()
-    tenant = Tenant.objects.get(pk=scope.tenant_id)
     totals = composed.totals
-    invoice = Invoice.objects.create(
+    return Invoice(
         public_id=new_id("cn" if kind == DocumentKind.CREDIT_NOTE else "inv", at=now),
         tenant_id=scope.tenant_id,
         livemode=scope.livemode,
@@ -668,7 +712,18 @@ def _store(
         credit_note_for=credit_note_for,
         reason=reason,
     )
-    InvoiceLine.objects.bulk_create(
+
+
+@dataclass(frozen=True)
+class InvoiceParts:
+    lines: list[InvoiceLine]
+    vat_breakdown: list[InvoiceVatBreakdown]
+    allowances: list[InvoiceAllowance]
+
+
+def invoice_parts(invoice: Invoice, composed: ComposedInvoice) -> InvoiceParts:
+    """The line, VAT breakdown and allowance rows of ``composed`` for the saved ``invoice`` (not saved)."""
+    lines = [
         InvoiceLine(
             invoice=invoice,
             position=position,
@@ -688,8 +743,8 @@ def _store(
             metadata=dict(line.metadata),
         )
         for position, line in enumerate(composed.lines, start=1)
-    )
-    InvoiceVatBreakdown.objects.bulk_create(
+    ]
+    vat_breakdown = [
         InvoiceVatBreakdown(
             invoice=invoice,
             category=group.category.value,
@@ -700,8 +755,8 @@ def _store(
             note=group.note or "",
         )
         for group in composed.vat_breakdown
-    )
-    InvoiceAllowance.objects.bulk_create(
+    ]
+    allowances = [
         InvoiceAllowance(
             invoice=invoice,
             discount_code=allowance.discount_code,
@@ -710,7 +765,22 @@ def _store(
             amount=allowance.amount.amount,
         )
         for allowance in composed.allowances
-    )
+    ]
+    return InvoiceParts(lines, vat_breakdown, allowances)
+
+
+def save_parts(parts: Sequence[InvoiceParts]) -> None:
+    """Store the rows of invoices saved before, a statement per table."""
+    insert_objects([line for part in parts for line in part.lines])
+    insert_objects([group for part in parts for group in part.vat_breakdown])
+    insert_objects([allowance for part in parts for allowance in part.allowances])
+
+
+def _store(scope: Scope, composed: ComposedInvoice, **fields: Any) -> Invoice:
+    """Save the invoice of ``composed`` with its lines; ``fields`` as ``unsaved_invoice`` takes them."""
+    invoice = unsaved_invoice(scope, Tenant.objects.get(pk=scope.tenant_id), composed, **fields)
+    invoice.save()
+    save_parts([invoice_parts(invoice, composed)])
     return invoice
 
 
@@ -751,7 +821,14 @@ def _bill_period(
 ) -> None:
     """Record that ``invoice`` bills ``period`` of ``subscription``; a second record of one period fails
     on the unique constraint (``IntegrityError``), which rolls the invoice back with it."""
-    BilledPeriod.objects.create(
+    billed_period(invoice, subscription, period, usage).save()
+
+
+def billed_period(
+    invoice: Invoice, subscription: Subscription, period: Period, usage: tuple[Any, Any]
+) -> BilledPeriod:
+    """The (unsaved) record that ``invoice`` bills ``period`` of ``subscription``."""
+    return BilledPeriod(
         invoice=invoice,
         subscription=subscription,
         kind=DocumentKind.INVOICE,
@@ -810,7 +887,7 @@ def create_draft(scope: Scope, subscription_id: str, period: Period | None = Non
         return Drafted(found, False)
 
 
-def _usage_of(part: PeriodLines) -> tuple[datetime, datetime]:
+def usage_bounds(part: PeriodLines) -> tuple[datetime, datetime]:
     usage = part.usage_period
     return (usage.start, usage.end) if usage is not None else (part.period.start, part.period.start)
 
@@ -855,7 +932,7 @@ def _create_consolidated(scope: Scope, items: Sequence[tuple[str, Period]]) -> l
             part = built.parts[0]
             return _draft_alone(scope, part.subscription.public_id, part.period)
         parts = built.parts
-        usages = [_usage_of(part) for part in parts]
+        usages = [usage_bounds(part) for part in parts]
         invoice = _store(
             scope,
             built.composed,
@@ -945,23 +1022,24 @@ def check_number_format(template: str, *, field: str) -> None:
         raise ValidationFailed(f"the number format is invalid: {error}", field=field) from None
 
 
-def _count_up(key: dict[str, Any]) -> int | None:
-    """Add one to the series ``key`` and return its new counter (``None``: no such series yet). One
+def _count_up(key: dict[str, Any], by: int) -> int | None:
+    """Add ``by`` to the series ``key`` and return its new counter (``None``: no such series yet). One
     statement; the row stays locked until the transaction ends, so numbers have no gaps."""
     table = connection.ops.quote_name(NumberSeries._meta.db_table)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {table} SET counter = counter + 1 "  # noqa: S608 (model metadata)
+            f"UPDATE {table} SET counter = counter + %s "  # noqa: S608 (model metadata)
             "WHERE tenant_id = %s AND livemode = %s AND kind = %s AND year = %s RETURNING counter",
-            [key["tenant_id"], key["livemode"], key["kind"], key["year"]],
+            [by, key["tenant_id"], key["livemode"], key["kind"], key["year"]],
         )
         row = cursor.fetchone()
     return None if row is None else int(row[0])
 
 
-def _next_number(scope: Scope, kind: str, issued_on: Any) -> str:
-    column = "credit_note_number_format" if kind == DocumentKind.CREDIT_NOTE else "invoice_number_format"
-    template = Tenant.objects.values_list(column, flat=True).get(pk=scope.tenant_id)
+def next_numbers(scope: Scope, kind: str, issued_on: date, count: int, template: str) -> list[str]:
+    """The next ``count`` numbers of the tenant's series for ``kind`` formatted by ``template`` (the
+    tenant's number format), taken in one statement: the series row stays locked until the transaction
+    ends, so a series has no gaps."""
     check_number_format(template, field="number_format")
     year = issued_on.year if "{year" in template else 0
     key: dict[str, Any] = {
@@ -970,23 +1048,38 @@ def _next_number(scope: Scope, kind: str, issued_on: Any) -> str:
         "kind": kind,
         "year": year,
     }
-    counter = _count_up(key)
+    counter = _count_up(key, count)
     while counter is None:
         NumberSeries.objects.get_or_create(**key)
-        counter = _count_up(key)
-    return format_number(template, year=issued_on.year, seq=counter)
+        counter = _count_up(key, count)
+    return [
+        format_number(template, year=issued_on.year, seq=seq)
+        for seq in range(counter - count + 1, counter + 1)
+    ]
 
 
-def _issue(scope: Scope, invoice: Invoice, now: datetime) -> None:
-    tenant_zone = Tenant.objects.values_list("timezone", flat=True).get(pk=scope.tenant_id)
-    issued_on = local_date(now, tenant_zone)
-    invoice.number = _next_number(scope, invoice.kind, issued_on)
+def number_format(tenant: Tenant, kind: str) -> str:
+    return (
+        tenant.credit_note_number_format if kind == DocumentKind.CREDIT_NOTE else tenant.invoice_number_format
+    )
+
+
+def issue(invoice: Invoice, number: str, issued_on: date, now: datetime) -> None:
+    """Set what issuing ``invoice`` sets (number, dates, status); announce it after the commit."""
+    invoice.number = number
     invoice.issue_date = issued_on
     invoice.due_date = issued_on + PAYMENT_TERM
     invoice.status = InvoiceStatus.FINALIZED
     invoice.finalized_at = now
     public_id = invoice.public_id
     transaction.on_commit(lambda: invoice_issued.send(Invoice, invoice=public_id), robust=True)
+
+
+def _issue(scope: Scope, invoice: Invoice, now: datetime) -> None:
+    tenant = Tenant.objects.get(pk=scope.tenant_id)
+    issued_on = local_date(now, tenant.timezone)
+    number = next_numbers(scope, invoice.kind, issued_on, 1, number_format(tenant, invoice.kind))[0]
+    issue(invoice, number, issued_on, now)
 
 
 def _check_totals(invoice: Invoice) -> None:

@@ -42,6 +42,7 @@ from typing import Any
 from django.db import connection, transaction
 from django.db.models import F, QuerySet
 
+from turnus.apps.billing import batch as batch_path
 from turnus.apps.billing import services
 from turnus.apps.billing.models import (
     BilledPeriod,
@@ -67,7 +68,7 @@ from turnus.engine.periods import Period
 
 logger = logging.getLogger(__name__)
 
-BATCH = 50
+BATCH = 500
 RETRY_AFTER = timedelta(hours=1)
 SWEEP_ACTOR = Actor(ActorKind.SYSTEM, "billing_run")
 
@@ -114,11 +115,14 @@ def due_subscriptions(
         base = base.exclude(tenant_id__in=exclude_tenants)
     if connection.features.has_select_for_update_skip_locked:
         base = base.select_for_update(skip_locked=True, of=("self",))
-    found: dict[int, Subscription] = {}
+    found: set[int] = set()
     for query in _due(base, now):
-        for subscription in query[:limit]:
-            found.setdefault(subscription.pk, subscription)
-    return [found[pk] for pk in sorted(found)[:limit]]
+        found.update(query.values_list("pk", flat=True)[:limit])
+    chosen = sorted(found)[:limit]
+    # The rows are locked by now; read them whole once, with what billing them reads.
+    return list(
+        Subscription.objects.filter(pk__in=chosen).select_related("customer", "coupon").order_by("pk")
+    )
 
 
 def count_due(now: datetime, *, tenant: Tenant | None = None, test_clock: TestClock | None = None) -> int:
@@ -228,15 +232,6 @@ def _schedule(subscription: Subscription, now: datetime, next_billing_at: dateti
     )
 
 
-def _next_billing_at(subscription: Subscription, now: datetime) -> datetime | None:
-    upcoming = [
-        moment
-        for moment in (subscription.next_event_at, subscription.current_period_end)
-        if moment is not None and moment > now
-    ]
-    return min(upcoming, default=None)
-
-
 def _caught_up(scope: Scope, subscription: Subscription, now: datetime) -> tuple[Subscription, list[Period]]:
     """The locked subscription with its lifecycle advanced to ``now``, and its due periods."""
     public_id = subscription.public_id
@@ -260,7 +255,7 @@ def _bill(scope: Scope, subscription: Subscription, now: datetime, finalize_at_o
             continue
         if drafted.created:
             created.append(_issued(scope, drafted.invoice, finalize_at_once))
-    _schedule(subscription, now, _next_billing_at(subscription, now))
+    _schedule(subscription, now, batch_path.next_billing_at(subscription, now))
     return created
 
 
@@ -291,7 +286,7 @@ def _bill_customer(
         for drafted in services.create_consolidated_draft(scope, items):
             created.append(_issued(scope, drafted.invoice, finalize_at_once))
     for subscription in held:
-        _schedule(subscription, now, _next_billing_at(subscription, now))
+        _schedule(subscription, now, batch_path.next_billing_at(subscription, now))
     return created
 
 
@@ -451,7 +446,11 @@ def run_sweep(
                     test_clock=test_clock,
                     exclude_tenants=consolidating,
                 )
-                for subscription in due:
+                done = batch_path.bill_batch(due, now, graces, SWEEP_ACTOR)
+                summary.subscriptions += done.billed
+                summary.skipped += done.skipped
+                _count(done.invoices, summary)
+                for subscription in done.rest:
                     _bill_one(subscription, now, graces, summary)
             if progress is not None:
                 progress(summary)

@@ -6,6 +6,7 @@ the methods named ``engine_*`` turn rows back into the engine's values.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -192,6 +193,19 @@ class Plan(TenantOwned):
 _LOCKED_TERMS: dict[tuple[str, datetime], PlanTerms] = {}
 _LOCKED_TERMS_LIMIT = 10_000
 _LOCKED_CHARGES: dict[tuple[str, datetime], tuple[PlanCharge, ...]] = {}
+_PRICES: dict[str, PriceModel] = {}
+
+
+def cached_price(price: Any) -> PriceModel:
+    """The engine's price model of the stored ``price`` (engine price models are immutable, so one
+    object serves every charge with the same definition for the life of the process)."""
+    key = json.dumps(price, sort_keys=True, default=str)
+    found = _PRICES.get(key)
+    if found is None:
+        if len(_PRICES) >= _LOCKED_TERMS_LIMIT:
+            _PRICES.clear()
+        found = _PRICES[key] = price_from_dict(price)
+    return found
 
 
 class PlanVersion(TenantOwned):
@@ -396,7 +410,7 @@ class PlanCharge(TenantOwned):
         return self.kind == ChargeKind.METERED or self.version.billing_timing == BillingTiming.IN_ARREARS
 
     def engine_price(self) -> PriceModel:
-        return price_from_dict(self.price)
+        return cached_price(self.price)
 
 
 class AddOn(TenantOwned):
@@ -431,7 +445,7 @@ class AddOn(TenantOwned):
         return Interval(IntervalUnit(self.interval_unit), self.interval_count)
 
     def engine_price(self) -> PriceModel:
-        return price_from_dict(self.price)
+        return cached_price(self.price)
 
 
 class Coupon(TenantOwned):

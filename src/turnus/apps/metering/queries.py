@@ -259,14 +259,24 @@ def metered_charges(subscription: Subscription) -> list[PlanCharge]:
     return [charge for charge in charges if charge.kind == ChargeKind.METERED]
 
 
-def usage_for_period(scope: Scope, subscription: Subscription, period: Period) -> list[UsageLine]:
+def usage_for_period(
+    scope: Scope,
+    subscription: Subscription,
+    period: Period,
+    *,
+    aggregated: dict[int, Decimal] | None = None,
+) -> list[UsageLine]:
     """Per metered charge of the subscription's plan version (and per group): the quantity used in
-    ``period`` and the exact, unrounded amount the charge's price makes of it."""
+    ``period`` and the exact, unrounded amount the charge's price makes of it.
+
+    ``aggregated``: the metrics' values by metric pk, read before for many subscriptions at once
+    (``aggregate_many``); only for a subscription without voided events whose charges are all
+    ``batchable``."""
     currency = subscription.plan_version.currency
     charges = metered_charges(subscription)
     if not charges:
         return []
-    voided = voided_transactions(scope, subscription.pk, period.end)
+    voided = voided_transactions(scope, subscription.pk, period.end) if aggregated is None else {}
     lines: list[UsageLine] = []
     for charge in charges:
         metric = charge.metric
@@ -274,9 +284,12 @@ def usage_for_period(scope: Scope, subscription: Subscription, period: Period) -
             continue
         excluded = voided.get(metric.pk, set())
         price = charge.engine_price()
-        for group, quantity in aggregate_usage(
-            scope, subscription.pk, metric, period, voided=excluded
-        ).items():
+        values = (
+            aggregate_usage(scope, subscription.pk, metric, period, voided=excluded)
+            if aggregated is None
+            else {None: aggregated.get(metric.pk, _ZERO)}
+        )
+        for group, quantity in values.items():
             transactions: Sequence[Decimal] = ()
             if isinstance(price, PercentagePrice):
                 transactions = _transactions(scope, subscription.pk, metric, period, excluded, group)
@@ -295,3 +308,57 @@ def usage_for_period(scope: Scope, subscription: Subscription, period: Period) -
                 )
             )
     return lines
+
+
+_BATCHABLE = (Aggregation.COUNT, Aggregation.SUM, Aggregation.MAX, Aggregation.UNIQUE_COUNT)
+
+
+def batchable(charge: PlanCharge) -> bool:
+    """Whether ``aggregate_many`` can read the usage of metered ``charge``: one value per period (no
+    groups, no filters, no carried-over state) and a price that needs no single transactions."""
+    metric = charge.metric
+    return (
+        metric is not None
+        and Aggregation(metric.aggregation) in _BATCHABLE
+        and not metric.group_by
+        and not metric.filters
+        and not isinstance(charge.engine_price(), PercentagePrice)
+    )
+
+
+def aggregate_many(
+    tenant_id: int,
+    livemode: bool,
+    subscription_ids: Sequence[int],
+    metrics: Sequence[BillableMetric],
+    period: Period,
+) -> dict[tuple[int, int], Decimal]:
+    """The values of ``metrics`` (each ``batchable``) in ``period`` for many subscriptions, by
+    (subscription pk, metric pk), a grouped query per aggregation; voided events are not excluded
+    (read a subscription with voids by ``aggregate_usage``). Absent: no events."""
+    found: dict[tuple[int, int], Decimal] = {}
+    by_aggregation: dict[Aggregation, list[int]] = {}
+    for metric in metrics:
+        by_aggregation.setdefault(Aggregation(metric.aggregation), []).append(metric.pk)
+    if not subscription_ids:
+        return found
+    for aggregation, metric_ids in by_aggregation.items():
+        subscriptions_in = ", ".join(["%s"] * len(subscription_ids))
+        metrics_in = ", ".join(["%s"] * len(metric_ids))
+        rows = _fetch(
+            f"SELECT e.subscription_id, e.metric_id, {_aggregate_expression(aggregation)} "  # noqa: S608
+            f"FROM {EVENTS_TABLE} e WHERE e.tenant_id = %s AND e.livemode = %s "
+            f"AND e.subscription_id IN ({subscriptions_in}) AND e.metric_id IN ({metrics_in}) "
+            "AND e.timestamp >= %s AND e.timestamp < %s GROUP BY e.subscription_id, e.metric_id",
+            [
+                tenant_id,
+                livemode,
+                *subscription_ids,
+                *metric_ids,
+                _adapt(period.start),
+                _adapt(period.end),
+            ],
+        )
+        for subscription_id, metric_id, value in rows:
+            found[(int(subscription_id), int(metric_id))] = _decimal(value)
+    return found

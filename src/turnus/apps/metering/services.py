@@ -37,7 +37,8 @@ from turnus.apps.metering.models import (
 )
 from turnus.apps.subscriptions.models import Subscription
 from turnus.core import clock
-from turnus.core.audit import record
+from turnus.core.audit import Change, record, record_many
+from turnus.core.bulk import insert_rows, update_rows
 from turnus.core.errors import Conflict, NotFound, TurnusError, ValidationFailed
 from turnus.core.scope import Scope
 from turnus.engine.aggregation import Aggregation
@@ -182,32 +183,48 @@ def close_usage(scope: Scope, subscription_public_id: str, until: datetime) -> U
     ).first()
     if subscription is None:
         raise NotFound(f"no subscription {subscription_public_id}", field="subscription")
-    until = until.astimezone(UTC)
+    record_many(scope, close_usage_many(scope, [(subscription, until)]))
+    return UsageWatermark.objects.get(subscription=subscription)
+
+
+def close_usage_many(scope: Scope, items: Sequence[tuple[Subscription, datetime]]) -> list[Change]:
+    """``close_usage`` for many subscriptions of ``scope`` (a statement per table); returns the audit
+    changes for the caller to record with its own."""
+    wanted: dict[int, tuple[Subscription, datetime]] = {}
+    for subscription, until in items:
+        moment = until.astimezone(UTC)
+        known = wanted.get(subscription.pk)
+        if known is None or moment > known[1]:
+            wanted[subscription.pk] = (subscription, moment)
+    existing = {
+        watermark.subscription_id: watermark
+        for watermark in UsageWatermark.objects.select_for_update().filter(subscription_id__in=list(wanted))
+    }
     now = clock.now()
-    watermark = UsageWatermark.objects.select_for_update().filter(subscription=subscription).first()
-    before = None if watermark is None else watermark.closed_until
-    if watermark is None:
-        watermark = UsageWatermark.objects.create(
-            tenant_id=scope.tenant_id,
-            livemode=scope.livemode,
-            subscription=subscription,
-            closed_until=until,
-            updated_at=now,
+    inserts: list[tuple[Any, ...]] = []
+    updates: list[tuple[Any, ...]] = []
+    changes: list[Change] = []
+    for pk, (subscription, until) in wanted.items():
+        watermark = existing.get(pk)
+        if watermark is None:
+            inserts.append((scope.tenant_id, scope.livemode, pk, until, now))
+        elif until > watermark.closed_until:
+            updates.append((watermark.pk, until, now))
+        else:
+            continue
+        before = None if watermark is None else watermark.closed_until.isoformat()
+        changes.append(
+            Change(
+                "usage.closed",
+                "subscription",
+                subscription.public_id,
+                before={"closed_until": before},
+                after={"closed_until": until.isoformat()},
+            )
         )
-    elif until > watermark.closed_until:
-        watermark.closed_until, watermark.updated_at = until, now
-        watermark.save(update_fields=("closed_until", "updated_at"))
-    else:
-        return watermark
-    record(
-        scope,
-        "usage.closed",
-        "subscription",
-        subscription.public_id,
-        before={"closed_until": before.isoformat() if before else None},
-        after={"closed_until": watermark.closed_until.isoformat()},
-    )
-    return watermark
+    insert_rows(UsageWatermark, ("tenant", "livemode", "subscription", "closed_until", "updated_at"), inserts)
+    update_rows(UsageWatermark, ("closed_until", "updated_at"), updates)
+    return changes
 
 
 # --- parsing --------------------------------------------------------------------------------------

@@ -116,8 +116,15 @@ def _plan_version(scope: Scope, plan_id: str, *, field: str = "plan") -> PlanVer
 
 
 def _store_items(scope: Scope, subscription: Subscription, items: Iterable[lifecycle.LifecycleItem]) -> None:
+    SubscriptionCharge.objects.bulk_create(charge_rows(scope, subscription, items))
+
+
+def charge_rows(
+    scope: Scope, subscription: Subscription, items: Iterable[lifecycle.LifecycleItem]
+) -> list[SubscriptionCharge]:
+    """The pending charges the lifecycle ``items`` make (not saved)."""
     now = clock.now()
-    SubscriptionCharge.objects.bulk_create(
+    return [
         SubscriptionCharge(
             public_id=new_id("sch", at=now),
             tenant_id=scope.tenant_id,
@@ -134,12 +141,19 @@ def _store_items(scope: Scope, subscription: Subscription, items: Iterable[lifec
             created_at=now,
         )
         for item in items
-    )
+    ]
 
 
 def _record_transition(
     scope: Scope, subscription: Subscription, transition: lifecycle.Transition, before: dict[str, Any] | None
 ) -> None:
+    record_many(scope, transition_changes(subscription, transition, before))
+
+
+def transition_changes(
+    subscription: Subscription, transition: lifecycle.Transition, before: dict[str, Any] | None
+) -> list[Change]:
+    """The audit changes (and domain events) of ``transition``, stored on ``subscription`` already."""
     after = snapshot(subscription)
     changes = [
         Change(f"subscription.{event.value}", "subscription", subscription.public_id, before, after)
@@ -147,7 +161,7 @@ def _record_transition(
     ]
     if before is not None:
         changes.append(Change("subscription.updated", "subscription", subscription.public_id, before, after))
-    record_many(scope, changes)
+    return changes
 
 
 @transaction.atomic
