@@ -36,13 +36,16 @@ class AppendOnly(models.Model):
 
 
 class AuditEvent(AppendOnly):
-    public_id = models.CharField(max_length=40, unique=True)
-    tenant_id = models.BigIntegerField(db_index=True)
+    # The indexes are what the trail's reads need and no more: every change writes a row (several per
+    # invoice in a billing run), and each index costs that insert. Unique constraints instead of
+    # ``unique=True`` fields spare PostgreSQL's extra pattern index, which no query here uses.
+    public_id = models.CharField(max_length=40)
+    tenant_id = models.BigIntegerField()
     livemode = models.BooleanField()
     actor = models.CharField(_("actor"), max_length=80)
     action = models.CharField(_("action"), max_length=80)
     object_type = models.CharField(_("object type"), max_length=40)
-    object_id = models.CharField(_("object id"), max_length=40, db_index=True)
+    object_id = models.CharField(_("object id"), max_length=40)
     before = models.JSONField(_("before"), null=True, blank=True)
     after = models.JSONField(_("after"), null=True, blank=True)
     request_id = models.CharField(_("request id"), max_length=40)
@@ -57,7 +60,11 @@ class AuditEvent(AppendOnly):
         verbose_name = _("audit event")
         verbose_name_plural = _("audit events")
         ordering = ("-public_id",)
-        indexes = (models.Index(fields=("tenant_id", "livemode", "-public_id")),)
+        indexes = (
+            models.Index(fields=("tenant_id", "livemode", "-public_id")),
+            models.Index(fields=("object_id",), name="core_audit_object_id"),
+        )
+        constraints = (models.UniqueConstraint(fields=("public_id",), name="core_audit_public_id_unique"),)
 
     def __str__(self) -> str:
         return f"{self.action} {self.object_id}"
@@ -66,7 +73,7 @@ class AuditEvent(AppendOnly):
 class OutboxEvent(AppendOnly):
     """A domain event written in the same transaction as the change it reports; published later."""
 
-    public_id = models.CharField(max_length=40, unique=True)
+    public_id = models.CharField(max_length=40)
     tenant_id = models.BigIntegerField()
     livemode = models.BooleanField()
     type = models.CharField(_("type"), max_length=80)
@@ -81,6 +88,7 @@ class OutboxEvent(AppendOnly):
         verbose_name_plural = _("domain events")
         ordering = ("public_id",)
         indexes = (models.Index(fields=("tenant_id", "livemode", "public_id")),)
+        constraints = (models.UniqueConstraint(fields=("public_id",), name="core_outbox_public_id_unique"),)
 
     def __str__(self) -> str:
         return f"{self.type} {self.object_id}"

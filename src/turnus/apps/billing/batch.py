@@ -390,7 +390,7 @@ def _write(
                 "invoice.created", "invoice", draft.invoice.public_id, after=services.snapshot(draft.invoice)
             )
         )
-    services.save_parts([services.invoice_parts(draft.invoice, draft.composed) for _work, draft in drafts])
+    services.save_parts([services.invoice_parts(draft.invoice.pk, draft.composed) for _work, draft in drafts])
     insert_objects(
         [
             services.billed_period(
@@ -399,12 +399,10 @@ def _write(
             for work, draft in drafts
         ]
     )
-    insert_objects(
-        [
-            InvoicedCharge(charge=charge, invoice=draft.invoice)
-            for _work, draft in drafts
-            for charge in draft.part.charges
-        ]
+    insert_rows(
+        InvoicedCharge,
+        ("charge", "invoice"),
+        [(charge.pk, draft.invoice.pk) for _work, draft in drafts for charge in draft.part.charges],
     )
     finalizing = [(work, draft) for work, draft in drafts if work.subscription.tenant_id not in graces]
     _close_usage(finalizing)

@@ -59,7 +59,7 @@ from turnus.apps.subscriptions.models import Subscription, SubscriptionCharge
 from turnus.apps.tenants.models import Tenant
 from turnus.core import clock
 from turnus.core.audit import record
-from turnus.core.bulk import insert_objects
+from turnus.core.bulk import insert_rows
 from turnus.core.errors import Conflict, NotFound, ValidationFailed
 from turnus.core.ids import new_id
 from turnus.core.scope import Scope
@@ -714,73 +714,93 @@ def unsaved_invoice(
     )
 
 
+LINE_COLUMNS = (
+    "invoice",
+    "position",
+    "description",
+    "quantity",
+    "unit_price",
+    "net_amount",
+    "gross_amount",
+    "vat_category",
+    "vat_rate",
+    "vat_country",
+    "vat_reason",
+    "vat_note",
+    "kind",
+    "period_start",
+    "period_end",
+    "metadata",
+)
+VAT_COLUMNS = ("invoice", "category", "rate", "taxable_amount", "tax_amount", "reason_code", "note")
+ALLOWANCE_COLUMNS = ("invoice", "discount_code", "category", "rate", "amount")
+
+
 @dataclass(frozen=True)
 class InvoiceParts:
-    lines: list[InvoiceLine]
-    vat_breakdown: list[InvoiceVatBreakdown]
-    allowances: list[InvoiceAllowance]
+    """The rows of an invoice's lines, VAT breakdown and allowances (values in the order of
+    ``LINE_COLUMNS``, ``VAT_COLUMNS``, ``ALLOWANCE_COLUMNS``)."""
+
+    lines: list[tuple[Any, ...]]
+    vat_breakdown: list[tuple[Any, ...]]
+    allowances: list[tuple[Any, ...]]
 
 
-def invoice_parts(invoice: Invoice, composed: ComposedInvoice) -> InvoiceParts:
-    """The line, VAT breakdown and allowance rows of ``composed`` for the saved ``invoice`` (not saved)."""
+def invoice_parts(invoice_pk: int, composed: ComposedInvoice) -> InvoiceParts:
+    """The line, VAT breakdown and allowance rows of ``composed`` for the saved invoice ``invoice_pk``."""
     lines = [
-        InvoiceLine(
-            invoice=invoice,
-            position=position,
-            description=line.description[:300],
-            quantity=line.quantity,
-            unit_price=line.unit_price,
-            net_amount=line.net_amount.amount,
-            gross_amount=None if line.gross_amount is None else line.gross_amount.amount,
-            vat_category=line.tax.category.value,
-            vat_rate=line.tax.rate,
-            vat_country=line.tax.country or "",
-            vat_reason=line.tax.reason_code or "",
-            vat_note=line.tax.note or "",
-            kind=line.kind,
-            period_start=line.period[0] if line.period else None,
-            period_end=line.period[1] if line.period else None,
-            metadata=dict(line.metadata),
+        (
+            invoice_pk,
+            position,
+            line.description[:300],
+            line.quantity,
+            line.unit_price,
+            line.net_amount.amount,
+            None if line.gross_amount is None else line.gross_amount.amount,
+            line.tax.category.value,
+            line.tax.rate,
+            line.tax.country or "",
+            line.tax.reason_code or "",
+            line.tax.note or "",
+            line.kind,
+            line.period[0] if line.period else None,
+            line.period[1] if line.period else None,
+            dict(line.metadata),
         )
         for position, line in enumerate(composed.lines, start=1)
     ]
     vat_breakdown = [
-        InvoiceVatBreakdown(
-            invoice=invoice,
-            category=group.category.value,
-            rate=group.rate,
-            taxable_amount=group.taxable_amount.amount,
-            tax_amount=group.tax_amount.amount,
-            reason_code=group.reason_code or "",
-            note=group.note or "",
+        (
+            invoice_pk,
+            group.category.value,
+            group.rate,
+            group.taxable_amount.amount,
+            group.tax_amount.amount,
+            group.reason_code or "",
+            group.note or "",
         )
         for group in composed.vat_breakdown
     ]
     allowances = [
-        InvoiceAllowance(
-            invoice=invoice,
-            discount_code=allowance.discount_code,
-            category=allowance.category.value,
-            rate=allowance.rate,
-            amount=allowance.amount.amount,
-        )
-        for allowance in composed.allowances
+        (invoice_pk, item.discount_code, item.category.value, item.rate, item.amount.amount)
+        for item in composed.allowances
     ]
     return InvoiceParts(lines, vat_breakdown, allowances)
 
 
 def save_parts(parts: Sequence[InvoiceParts]) -> None:
-    """Store the rows of invoices saved before, a statement per table."""
-    insert_objects([line for part in parts for line in part.lines])
-    insert_objects([group for part in parts for group in part.vat_breakdown])
-    insert_objects([allowance for part in parts for allowance in part.allowances])
+    """Store the rows of invoices saved before, a statement per table (and per ``ROWS_PER_STATEMENT``).
+    Invoice parts are written once, with their draft invoice, and never changed (``InvoicePart``)."""
+    insert_rows(InvoiceLine, LINE_COLUMNS, [line for part in parts for line in part.lines])
+    insert_rows(InvoiceVatBreakdown, VAT_COLUMNS, [group for part in parts for group in part.vat_breakdown])
+    insert_rows(InvoiceAllowance, ALLOWANCE_COLUMNS, [item for part in parts for item in part.allowances])
 
 
 def _store(scope: Scope, composed: ComposedInvoice, **fields: Any) -> Invoice:
     """Save the invoice of ``composed`` with its lines; ``fields`` as ``unsaved_invoice`` takes them."""
     invoice = unsaved_invoice(scope, Tenant.objects.get(pk=scope.tenant_id), composed, **fields)
     invoice.save()
-    save_parts([invoice_parts(invoice, composed)])
+    save_parts([invoice_parts(invoice.pk, composed)])
     return invoice
 
 
