@@ -176,8 +176,24 @@ def _insert(
 
 
 def insert_rows(model: type[models.Model], columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    """Append ``rows`` (values in the order of ``columns``, field names) to ``model``'s table."""
-    _insert(model, _fields(model, columns), rows, returning=False)
+    """Append ``rows`` (values in the order of ``columns``, field names) to ``model``'s table: on
+    PostgreSQL by ``COPY … FROM STDIN`` (the fastest way in; row triggers and constraints apply as to
+    an ``INSERT``), on SQLite by multi-row ``INSERT``."""
+    fields = _fields(model, columns)
+    if connection.vendor != "postgresql" or not rows:
+        _insert(model, fields, rows, returning=False)
+        return
+    quote = connection.ops.quote_name
+    names = ", ".join(quote(cast(str, field.column)) for field in fields)
+    preparers = [_preparer(field) for field in fields]
+    with _cursor() as cursor, cursor.copy(f"COPY {quote(model._meta.db_table)} ({names}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(
+                [
+                    value if prepare is None else prepare(value)
+                    for prepare, value in zip(preparers, row, strict=True)
+                ]
+            )
 
 
 def insert_objects(objects: Sequence[models.Model]) -> None:
