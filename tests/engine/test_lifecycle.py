@@ -10,6 +10,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 from turnus.engine.errors import InvalidPeriod, InvalidPriceSpec, InvalidTransition
 from turnus.engine.lifecycle import (
+    CUT_SHORT,
     CancelMode,
     ChangeDirection,
     ChangeTiming,
@@ -33,6 +34,7 @@ from turnus.engine.lifecycle import (
     pause,
     reactivate,
     resume,
+    resumed_basis,
     start,
     used_items,
 )
@@ -714,6 +716,88 @@ def test_a_catch_up_applies_every_due_period_in_order():
     caught = advance(subscribe(), at=berlin(2025, 7, 15))
     assert caught.events == (LifecycleEvent.PERIOD_RENEWED,) * 3
     assert [item.period.start for item in caught.items] == [berlin(2025, m, 1) for m in (5, 6, 7)]
+
+
+# marks: the 0.00 items of a plan without a base fee
+
+
+FREE = plan("free", "0.00", credit_unused_on_cancel=True)
+
+
+def marks(transition: Transition) -> list[tuple[ItemKind, Money, str, Period]]:
+    return [(item.kind, item.amount, item.description, item.period) for item in transition.items]
+
+
+def test_every_paid_period_of_a_plan_without_a_base_fee_is_marked_by_a_zero_recurring_item():
+    created = create(FREE, Decimal(1), TZ, at=berlin(2025, 4, 1, 9))
+    april = period(berlin(2025, 4, 1), berlin(2025, 5, 1))
+    assert marks(created) == [(ItemKind.RECURRING, eur("0.00"), "lifecycle.recurring", april)]
+    renewed = advance(created.subscription, at=berlin(2025, 5, 1))
+    may = period(berlin(2025, 5, 1), berlin(2025, 6, 1))
+    assert marks(renewed) == [(ItemKind.RECURRING, eur("0.00"), "lifecycle.recurring", may)]
+    # a fee of 0.00 because the quantity is 0 marks its periods too
+    assert amounts(create(BASIC, Decimal(0), TZ, at=berlin(2025, 4, 1, 9))) == [
+        (ItemKind.RECURRING, eur("0.00"))
+    ]
+
+
+def test_a_trial_and_a_resumed_remainder_are_not_marked_as_paid():
+    trialing = create(plan("free", "0.00", trial_days=14), Decimal(1), TZ, at=berlin(2025, 4, 1, 9))
+    assert trialing.items == ()
+    converted = advance(trialing.subscription, at=berlin(2025, 4, 15))
+    assert amounts(converted) == [(ItemKind.RECURRING, eur("0.00"))]
+    paused = pause(subscribe(FREE), at=berlin(2025, 4, 21, 10))
+    assert paused.items == ()
+    resumed = resume(paused.subscription, at=berlin(2025, 6, 10))
+    assert resumed.items == ()
+    assert amounts(advance(resumed.subscription, at=berlin(2025, 6, 20))) == [
+        (ItemKind.RECURRING, eur("0.00"))
+    ]
+
+
+def test_a_period_cut_short_by_a_cancellation_pause_or_end_is_marked_by_a_zero_credit_of_the_rest():
+    rest = period(berlin(2025, 4, 21, 10), berlin(2025, 5, 1))
+    cancelled = cancel(subscribe(FREE), "now", at=berlin(2025, 4, 21, 10))
+    assert marks(cancelled) == [(ItemKind.PRORATION_CREDIT, eur("0.00"), "lifecycle.cancel.credit", rest)]
+    assert cancel(subscribe(plan("free", "0.00")), "now", at=berlin(2025, 4, 21, 10)).items == ()
+    restarting = plan("free", "0.00", pause_resume="restart")
+    paused = pause(subscribe(restarting), at=berlin(2025, 4, 21, 10))
+    assert marks(paused) == [(ItemKind.PRORATION_CREDIT, eur("0.00"), "lifecycle.pause.credit", rest)]
+    # a calendar plan whose contract began on 15 April ends inside April 2026 and credits its rest
+    calendar = plan("free", "0.00", anchoring=Anchoring.CALENDAR, contract=YEAR_CONTRACT)
+    sub = subscribe(calendar, at=berlin(2025, 4, 15, 9))
+    scheduled = cancel(sub, CancelMode.CONTRACT_END, at=berlin(2025, 6, 1)).subscription
+    assert scheduled.cancel_at == berlin(2026, 4, 15)
+    ended = advance(scheduled, at=berlin(2026, 4, 16))
+    assert marks(ended)[-1] == (
+        ItemKind.PRORATION_CREDIT,
+        eur("0.00"),
+        "lifecycle.end.credit",
+        period(berlin(2026, 4, 15), berlin(2026, 5, 1)),
+    )
+    cuts = [*cancelled.items, *paused.items, ended.items[-1]]
+    assert {item.description for item in cuts} == CUT_SHORT
+
+
+def test_changes_and_the_used_part_of_a_plan_without_a_base_fee_move_no_zero_items():
+    sub = subscribe(FREE)
+    assert change(sub, new_plan=plan("twin", "0.00"), at=berlin(2025, 4, 10)).items == ()
+    yearly = plan("yearly", "0.00", interval=YEARLY)
+    restarted = change(sub, new_plan=yearly, effective="now", at=berlin(2025, 4, 10))
+    assert amounts(restarted) == [(ItemKind.RECURRING, eur("0.00"))]
+    assert used_items(sub, berlin(2025, 4, 16)) == ()
+
+
+def test_the_resumed_basis_is_the_proration_basis_the_resumed_remainder_gets():
+    by_second = plan(proration="second")
+    paused = pause(subscribe(by_second), at=berlin(2025, 4, 16, 6)).subscription
+    resumed = resume(paused, at=berlin(2025, 6, 1, 12)).subscription
+    assert paused.pause is not None
+    assert resumed.current_period is not None
+    basis = resumed_basis(paused.pause, resumed.current_period, ProrationMode.SECOND, TZ)
+    assert basis == resumed.proration_basis
+    assert basis.end == resumed.current_period.end
+    assert basis.duration > timedelta(days=30)
 
 
 # in-arrears usage of the recurring fee

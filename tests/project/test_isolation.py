@@ -50,7 +50,7 @@ OBJECTS = {
 #: Collections that hold no seeded kind of their own but must still show nothing of another scope.
 OTHER_COLLECTIONS = {"audit_events"}
 #: GETs without an id that show the tenant's settings (one object, no list); ``_representations`` shows them.
-SETTINGS = {"billing_settings"}
+SETTINGS = {"billing_settings", "tenant"}
 
 #: Bodies that succeed for the owner; POSTs not named here send ``{}``.
 BODIES: dict[str, dict[str, Any]] = {

@@ -13,6 +13,11 @@ credits the unused prepaid part. A plan billed in arrears ignores ``recurring`` 
 instead asks ``used_items(state, instant)`` for the used part of the current price segment, on the state
 *before* the move that closes the segment (a change or cancellation now, a pause, ``advance_period``).
 
+Marks. Items of 0.00 are left out, except two that mark a period for the fees billed with the recurring
+fee (per-seat components, add-ons), which the caller bills for the same spans: the ``recurring`` item of
+every paid period (none in a trial, none for the remainder a pause carried over) and the credit of the
+unused part a cancellation, pause or end gives back (``CUT_SHORT``), made whenever that credit is due.
+
 Time. Periods run ``[start, end)`` between local midnights of the customer's timezone. A pause takes
 whole local days: in ``remaining`` mode the days from the pause day to the period end are carried over
 and the resumed period ends that many days after the resume day; in ``restart`` mode the unused part is
@@ -91,6 +96,11 @@ class ItemKind(StrEnum):
     PRORATION_CREDIT = "proration_credit"
     PRORATION_CHARGE = "proration_charge"
     USED = "used"
+
+
+#: The descriptions of the credits for the unused part of a period that a cancellation now, a pause that
+#: restarts the period on resume, or an end inside the period gives back (made even at 0.00, see above).
+CUT_SHORT = frozenset({"lifecycle.cancel.credit", "lifecycle.pause.credit", "lifecycle.end.credit"})
 
 
 class LifecycleEvent(StrEnum):
@@ -281,6 +291,7 @@ class LifecycleItem:
     """A rounded charge (positive ``amount``) or credit (negative) for ``quantity`` of ``plan_id``.
 
     ``period`` is the part of the service period it covers; ``description`` a translation key for the line.
+    Only a ``recurring`` item and a ``CUT_SHORT`` credit can be 0.00 (they mark a period, see the module).
     """
 
     kind: ItemKind
@@ -338,9 +349,16 @@ def _cycle(plan: PlanTerms, anchor: date, timezone: str) -> BillingCycle:
 
 
 def _item(
-    kind: ItemKind, plan: PlanTerms, quantity: Decimal, part: Period, amount: Money, description: str
+    kind: ItemKind,
+    plan: PlanTerms,
+    quantity: Decimal,
+    part: Period,
+    amount: Money,
+    description: str,
+    *,
+    mark: bool = False,
 ) -> tuple[LifecycleItem, ...]:
-    if amount.is_zero():
+    if amount.is_zero() and not mark:
         return ()
     return (LifecycleItem(kind, plan.plan_id, part, amount, description, quantity),)
 
@@ -370,8 +388,11 @@ def _current(sub: Subscription) -> tuple[Period, Period]:
     return _required(sub.current_period, "current_period"), _required(sub.proration_basis, "proration_basis")
 
 
-def _unused_credit(sub: Subscription, at: datetime, description: str) -> tuple[LifecycleItem, ...]:
-    """Credit for the prepaid part of the current period (or of the paused remainder) from ``at`` on."""
+def _unused_credit(
+    sub: Subscription, at: datetime, description: str, *, mark: bool = False
+) -> tuple[LifecycleItem, ...]:
+    """Credit for the prepaid part of the current period (or of the paused remainder) from ``at`` on;
+    with ``mark`` also at 0.00 (a ``CUT_SHORT`` credit)."""
     if sub.status is SubscriptionStatus.PAUSED:
         paused = _required(sub.pause, "pause")
         if paused.unused is None or paused.basis is None:
@@ -385,7 +406,7 @@ def _unused_credit(sub: Subscription, at: datetime, description: str) -> tuple[L
     else:
         return ()
     amount = prorate(sub.plan.fee(sub.quantity), basis, part, sub.plan.proration, sub.timezone)
-    return _item(ItemKind.PRORATION_CREDIT, sub.plan, sub.quantity, part, -amount, description)
+    return _item(ItemKind.PRORATION_CREDIT, sub.plan, sub.quantity, part, -amount, description, mark=mark)
 
 
 def _recurring_items(sub: Subscription) -> tuple[LifecycleItem, ...]:
@@ -394,7 +415,7 @@ def _recurring_items(sub: Subscription) -> tuple[LifecycleItem, ...]:
     amount = (
         fee.rounded() if period == basis else prorate(fee, basis, period, sub.plan.proration, sub.timezone)
     )
-    return _item(ItemKind.RECURRING, sub.plan, sub.quantity, period, amount, "lifecycle.recurring")
+    return _item(ItemKind.RECURRING, sub.plan, sub.quantity, period, amount, "lifecycle.recurring", mark=True)
 
 
 def _activate(sub: Subscription, day: date) -> Transition:
@@ -485,7 +506,7 @@ def _pause_now(sub: Subscription, at: datetime, resume_at: datetime | None) -> T
     pause = PauseState(at, resume_at)
     if at < period.end:
         if sub.plan.pause_resume is PauseResume.RESTART:
-            items = _unused_credit(sub, at, "lifecycle.pause.credit")
+            items = _unused_credit(sub, at, "lifecycle.pause.credit", mark=True)
         else:
             days = (local_date(period.end, sub.timezone) - local_date(at, sub.timezone)).days
             pause = PauseState(at, resume_at, days, Period(at, period.end), basis)
@@ -500,8 +521,9 @@ def _pause_now(sub: Subscription, at: datetime, resume_at: datetime | None) -> T
     return Transition(sub, items, (LifecycleEvent.PAUSED,))
 
 
-def _resumed_basis(pause: PauseState, resumed: Period, mode: ProrationMode, timezone: str) -> Period:
-    """A period ending with ``resumed`` of which ``resumed`` is the same share as the unused part was."""
+def resumed_basis(pause: PauseState, resumed: Period, mode: ProrationMode, timezone: str) -> Period:
+    """A period ending with ``resumed`` of which ``resumed`` is the same share as the unused part was: the
+    proration basis of the remainder that ``pause`` (in ``remaining`` mode) carried over to ``resumed``."""
     unused, basis = _required(pause.unused, "pause.unused"), _required(pause.basis, "pause.basis")
     if mode is ProrationMode.DAY:
         first_day = local_date(resumed.end, timezone) - timedelta(days=calendar_days(basis, timezone))
@@ -525,7 +547,7 @@ def _resume_now(sub: Subscription, at: datetime) -> Transition:
         status=SubscriptionStatus.ACTIVE,
         billing_anchor=local_date(end, sub.timezone),
         current_period=resumed,
-        proration_basis=_resumed_basis(pause, resumed, sub.plan.proration, sub.timezone),
+        proration_basis=resumed_basis(pause, resumed, sub.plan.proration, sub.timezone),
         segment_start=resumed.start,
         pause=None,
     )
@@ -574,7 +596,10 @@ def _apply_due(sub: Subscription, due: datetime) -> Transition:
         return _begin(sub)
     if sub.cancel_at is not None and sub.cancel_at <= due:
         return _stop(
-            sub, sub.cancel_at, SubscriptionStatus.ENDED, _unused_credit(sub, due, "lifecycle.end.credit")
+            sub,
+            sub.cancel_at,
+            SubscriptionStatus.ENDED,
+            _unused_credit(sub, due, "lifecycle.end.credit", mark=True),
         )
     if sub.status is SubscriptionStatus.TRIALING:
         return _convert_trial(sub, due)
@@ -885,7 +910,9 @@ def cancel(subscription: Subscription, mode: CancelMode | str, *, at: datetime) 
     cancelled = replace(sub, cancelled_at=now)
     if how is CancelMode.NOW or sub.status is SubscriptionStatus.PENDING:
         credit = (
-            _unused_credit(sub, now, "lifecycle.cancel.credit") if sub.plan.credit_unused_on_cancel else ()
+            _unused_credit(sub, now, "lifecycle.cancel.credit", mark=True)
+            if sub.plan.credit_unused_on_cancel
+            else ()
         )
         return _then(caught, _stop(cancelled, now, SubscriptionStatus.CANCELLED, credit))
     if sub.cancel_at is not None:
@@ -936,6 +963,7 @@ def used_items(subscription: Subscription, at: datetime) -> tuple[LifecycleItem,
 
 
 __all__ = [
+    "CUT_SHORT",
     "TERMINAL_STATUSES",
     "CancelMode",
     "ChangeDirection",
@@ -963,6 +991,7 @@ __all__ = [
     "pause",
     "reactivate",
     "resume",
+    "resumed_basis",
     "start",
     "used_items",
 ]

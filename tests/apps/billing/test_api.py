@@ -4,8 +4,10 @@ import pytest
 
 from tests.apps.billing.support import MARCH, subscribe
 from tests.support import TEST_ACTOR, ApiClient
-from turnus.apps.billing.models import Invoice
+from turnus.apps.billing import sweep
+from turnus.apps.billing.models import BilledPeriod, BillingSchedule, Invoice
 from turnus.core.clock import FrozenClock, use_clock
+from turnus.core.models import AuditEvent
 from turnus.core.scope import Scope
 
 pytestmark = pytest.mark.django_db
@@ -40,6 +42,45 @@ def test_the_upcoming_invoice_previews_the_draft_without_storing_it(api, billed)
     assert response.status_code == 200, response.content
     assert response.json()["totals"]["amount_due"] == "119.00"
     assert not Invoice.objects.exists()
+
+
+def test_the_upcoming_invoice_of_a_subscription_cancelled_now_is_its_closing_invoice(api, clock):
+    cancelled = subscribe(Scope(api.tenant.pk, False, TEST_ACTOR), credit_unused_on_cancel=True)
+    sweep.run_sweep(clock.now())
+    eleventh = MARCH + timedelta(days=10, hours=10)
+    clock.set(eleventh)
+    assert api.post(f"/v1/subscriptions/{cancelled.subscription}/cancel", {"mode": "now"}).status_code == 200
+    clock.set(eleventh + timedelta(seconds=30))
+    written = (Invoice.objects.count(), BilledPeriod.objects.count(), AuditEvent.objects.count())
+    schedule = BillingSchedule.objects.values_list("next_billing_at", "checked_at").get(
+        subscription__public_id=cancelled.subscription
+    )
+
+    response = api.get(f"/v1/subscriptions/{cancelled.subscription}/upcoming_invoice")
+
+    assert response.status_code == 200, response.content
+    body = response.json()
+    # The credit of the 21 unused days of March's 31 (100.00 * 21 / 31), plus 19 % VAT.
+    assert [(line["kind"], line["net_amount"]) for line in body["lines"]] == [("proration_credit", "-67.74")]
+    assert body["totals"]["amount_due"] == "-80.61"
+    assert (body["period_start"], body["period_end"]) == ("2026-02-28T23:00:00Z", "2026-03-31T22:00:00Z")
+    assert (body["usage_start"], body["usage_end"]) == ("2026-02-28T23:00:00Z", "2026-03-11T09:00:00Z")
+    assert (Invoice.objects.count(), BilledPeriod.objects.count(), AuditEvent.objects.count()) == written
+    assert (
+        BillingSchedule.objects.values_list("next_billing_at", "checked_at").get(
+            subscription__public_id=cancelled.subscription
+        )
+        == schedule
+    )
+
+    sweep.run_sweep(eleventh + timedelta(minutes=1))
+
+    closing = Invoice.objects.filter(subscription__public_id=cancelled.subscription).latest("pk")
+    shown = api.get(f"/v1/invoices/{closing.public_id}").json()
+    assert shown["totals"]["amount_due"] == body["totals"]["amount_due"]
+    assert (shown["period_start"], shown["period_end"]) == (body["period_start"], body["period_end"])
+    after = api.get(f"/v1/subscriptions/{cancelled.subscription}/upcoming_invoice")
+    assert (after.status_code, after.json()["code"]) == (409, "nothing_to_invoice")
 
 
 def test_an_invoice_is_finalized_paid_and_listed_by_status(api, billed):

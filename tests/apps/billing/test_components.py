@@ -6,13 +6,14 @@ from typing import Any
 
 import pytest
 
-from tests.apps.billing.support import APRIL, MARCH, MAY, scope_of
+from tests.apps.billing.support import APRIL, MARCH, MAY, calls, scope_of, subscribe
 from tests.apps.customers.support import customer_data
 from turnus.apps.billing import services, sweep
 from turnus.apps.billing.models import Invoice
 from turnus.apps.catalog import services as catalog
 from turnus.apps.customers import services as customers
 from turnus.apps.subscriptions import services as subscriptions
+from turnus.apps.subscriptions.models import SubscriptionCharge
 from turnus.core.clock import FrozenClock, SimulatedClock, use_clock
 from turnus.engine.periods import local_midnight
 
@@ -316,3 +317,279 @@ def test_a_seat_change_made_on_a_test_clock_counts_from_the_clocks_time_not_the_
         subscriptions.change_subscription(scope, subscription, quantities={"seats": 8})
     sweep.run_sweep(APRIL + timedelta(hours=1))
     assert ("component", 8, Decimal("80.00")) in _lines(_invoice(subscription, APRIL))
+
+
+# --- a plan without a base fee (per seat only) ---------------------------------------------------------
+
+#: 1 June 2026, midnight in Berlin: June has 30 days.
+JUNE = datetime(2026, 5, 31, 22, 0, tzinfo=UTC)
+JULY = datetime(2026, 6, 30, 22, 0, tzinfo=UTC)
+#: 11 June, 10:00 in Berlin: by day, the 20 days from the 11th on (the day of the cut counts) are unused.
+JUNE_11 = datetime(2026, 6, 11, 8, 0, tzinfo=UTC)
+
+
+def _base(amount: str) -> dict[str, Any]:
+    return {
+        "code": "base",
+        "name_en": "Base fee",
+        "name_de": "Grundgebühr",
+        "kind": "recurring",
+        "price": {"model": "flat", "amount": amount},
+    }
+
+
+def _per_seat(scope, seats: int = 5, addons=(), **plan_overrides: Any) -> str:
+    """A subscription to a plan whose base fee is 0.00 and whose seats cost 10.00 each per month."""
+    return _subscribe(scope, seats, addons, charges=[_base("0.00"), SEATS], **plan_overrides)
+
+
+def _seatless(scope, addons=()) -> str:
+    """A subscription to a plan without a base fee and without seats."""
+    plan_id = _plan(scope, charges=[_base("0.00")])
+    owner = customers.create_customer(scope, customer_data(timezone="Europe/Berlin", locale="en"))
+    return subscriptions.create_subscription(
+        scope, customer=owner.public_id, plan=plan_id, addons=addons
+    ).public_id
+
+
+def _charges(subscription: str) -> list[tuple[str, Decimal]]:
+    rows = SubscriptionCharge.objects.filter(subscription__public_id=subscription).order_by("pk")
+    return [(row.kind, row.amount) for row in rows]
+
+
+def test_a_plan_without_a_base_fee_bills_its_seats_every_period_and_no_zero_fee_line(scope, clock):
+    subscription = _per_seat(scope)
+    sweep.run_sweep(clock.now())
+    sweep.run_sweep(APRIL + timedelta(hours=1))
+    for start, end in ((MARCH, APRIL), (APRIL, MAY)):
+        invoice = _invoice(subscription, start)
+        # 5 seats x 10.00 = 50.00 net a month; the 0.00 fee that marks the paid period makes no line.
+        assert _lines(invoice) == [("component", 5, Decimal("50.00"))]
+        line = invoice.lines.get()
+        assert (line.description, line.period_start, line.period_end) == ("Seats × 5", start, end)
+        assert (invoice.tax_exclusive, invoice.grand_total) == (Decimal("50.00"), Decimal("59.50"))
+    assert _charges(subscription) == [("recurring", Decimal("0.00"))] * 2
+
+
+def test_a_plan_without_a_base_fee_bills_its_seats_in_arrears_at_each_period_end(scope, clock):
+    subscription = _per_seat(scope, billing_timing="in_arrears")
+    sweep.run_sweep(clock.now())
+    assert not Invoice.objects.filter(subscription__public_id=subscription).exists()
+    sweep.run_sweep(APRIL + timedelta(hours=1))
+    assert _lines(_invoice(subscription, MARCH)) == [("component", 5, Decimal("50.00"))]
+    sweep.run_sweep(MAY + timedelta(hours=1))
+    assert _lines(_invoice(subscription, APRIL)) == [("component", 5, Decimal("50.00"))]
+
+
+def test_a_plan_without_a_base_fee_bills_no_seats_in_its_trial_and_its_add_ons_after(scope, clock):
+    addon = _addon(scope, "backup", "5.00", "month")
+    subscription = _per_seat(scope, addons=[(addon, 1)], trial_days=14)
+    sweep.run_sweep(clock.now())
+    assert not Invoice.objects.filter(subscription__public_id=subscription).exists()
+    trial_end = _berlin_midnight(date(2026, 3, 15))
+    sweep.run_sweep(trial_end + timedelta(hours=1))
+    invoice = Invoice.objects.get(subscription__public_id=subscription)
+    assert invoice.period_start == trial_end
+    assert _lines(invoice) == [("component", 5, Decimal("50.00")), ("addon", 1, Decimal("5.00"))]
+
+
+def test_a_free_plan_with_only_an_add_on_bills_the_add_on_every_period(scope, clock):
+    addon = _addon(scope, "support", "20.00", "month")
+    subscription = _seatless(scope, [(addon, 1)])
+    sweep.run_sweep(clock.now())
+    sweep.run_sweep(APRIL + timedelta(hours=1))
+    for start in (MARCH, APRIL):
+        assert _lines(_invoice(subscription, start)) == [("addon", 1, Decimal("20.00"))]
+
+
+def test_a_free_plan_without_seats_and_add_ons_stores_no_marks_and_bills_nothing(scope, clock):
+    subscription = _seatless(scope)
+    for instant in (clock.now(), APRIL + timedelta(hours=1), MAY + timedelta(hours=1)):
+        summary = sweep.run_sweep(instant)
+        assert (summary.invoices_created, summary.errors) == (0, [])
+    assert not Invoice.objects.filter(subscription__public_id=subscription).exists()
+    # The 0.00 fees mark nothing here: none is stored, so no period stays due and the batch takes it.
+    assert _charges(subscription) == []
+
+
+def test_a_usage_plan_without_a_base_fee_bills_its_usage_as_before_and_stores_no_marks(scope, clock):
+    billed = subscribe(scope, fee="0.00")
+    sweep.run_sweep(clock.now())
+    with use_clock(FrozenClock(MARCH + timedelta(days=10, hours=1))):
+        calls(billed, 150, MARCH + timedelta(days=10))
+    sweep.run_sweep(APRIL + timedelta(hours=1))
+    [invoice] = Invoice.objects.filter(subscription__public_id=billed.subscription)
+    # 150 calls, the first 100 free, 50 x 0.10 = 5.00; no line for the 0.00 fee.
+    assert [(kind, net) for kind, _, net in _lines(invoice)] == [("usage", Decimal("5.00"))]
+    assert _charges(billed.subscription) == []
+
+
+def test_a_pause_in_restart_mode_bills_no_seats_while_paused_and_credits_their_unused_part(scope):
+    with use_clock(FrozenClock(JUNE + timedelta(hours=9))):
+        subscription = _per_seat(scope, pause_resume="restart")
+        sweep.run_sweep(JUNE + timedelta(hours=9))
+    with use_clock(FrozenClock(JUNE_11)):
+        subscriptions.pause_subscription(scope, subscription)
+    sweep.run_sweep(JULY + timedelta(hours=1))
+    assert Invoice.objects.filter(subscription__public_id=subscription).count() == 1
+    resumed_at = datetime(2026, 7, 20, 7, 0, tzinfo=UTC)
+    with use_clock(FrozenClock(resumed_at)):
+        subscriptions.resume_subscription(scope, subscription)
+    sweep.run_sweep(resumed_at + timedelta(minutes=1))
+    invoice = _invoice(subscription, _berlin_midnight(date(2026, 7, 20)))
+    # The new period from 20 July bills 5 seats; the 20 unused days of June's 30 are credited:
+    # 50.00 x 20/30 = 33.33.
+    assert _lines(invoice) == [("component", 5, Decimal("50.00")), ("proration_credit", 5, Decimal("-33.33"))]
+    credit = invoice.lines.get(kind="proration_credit")
+    assert credit.description == "Credit for unused time: Team (Seats × 5)"
+    assert (credit.period_start, credit.period_end, credit.metadata) == (JUNE_11, JULY, {"charge": "seats"})
+
+
+# --- a cancellation now credits the unused part of the seats and add-ons --------------------------------
+
+
+def _cancelled_now(scope, *, at=JUNE_11, timing: str = "in_advance", **plan: Any) -> str:
+    """Subscribed on 1 June, 5 seats (10.00 each) and 2 monthly backups (5.00 each); cancelled at ``at``."""
+    with use_clock(FrozenClock(JUNE + timedelta(hours=9))):
+        addon = _addon(scope, "backup", "5.00", "month")
+        subscription = _subscribe(
+            scope, 5, [(addon, 2)], billing_timing=timing, credit_unused_on_cancel=True, **plan
+        )
+        sweep.run_sweep(JUNE + timedelta(hours=9))
+    with use_clock(FrozenClock(at)):
+        subscriptions.cancel_subscription(scope, subscription, mode="now")
+    sweep.run_sweep(at + timedelta(minutes=1))
+    return subscription
+
+
+def _closing(subscription: str) -> Invoice:
+    return Invoice.objects.filter(subscription__public_id=subscription, kind="invoice").latest("pk")
+
+
+def test_cancel_now_credits_the_unused_part_of_the_seats_and_add_ons_like_the_base_fee(scope):
+    subscription = _cancelled_now(scope)
+    closing = _closing(subscription)
+    # June has 30 days, 20 of them from the 11th on: 100.00 x 20/30 = 66.67, 50.00 x 20/30 = 33.33 and
+    # 10.00 x 20/30 = 6.67 come back.
+    assert _lines(closing) == [
+        ("proration_credit", 1, Decimal("-66.67")),
+        ("proration_credit", 5, Decimal("-33.33")),
+        ("proration_credit", 2, Decimal("-6.67")),
+    ]
+    seats, backup = closing.lines.order_by("position")[1:]
+    assert (seats.description, seats.unit_price) == (
+        "Credit for unused time: Team (Seats × 5)",
+        -Decimal("6.666"),
+    )
+    assert backup.description == "Credit for unused time: Team (Add-on: Backup × 2)"
+    assert (backup.metadata, backup.period_start, backup.period_end) == ({"addon": "backup"}, JUNE_11, JULY)
+    assert closing.tax_exclusive == Decimal("-106.67")
+    assert sweep.run_sweep(JULY + timedelta(hours=1)).invoices_created == 0
+
+
+def test_cancel_now_on_a_plan_without_a_base_fee_credits_the_unused_seats(scope):
+    with use_clock(FrozenClock(JUNE + timedelta(hours=9))):
+        subscription = _per_seat(scope, credit_unused_on_cancel=True)
+        sweep.run_sweep(JUNE + timedelta(hours=9))
+    with use_clock(FrozenClock(JUNE_11)):
+        subscriptions.cancel_subscription(scope, subscription, mode="now")
+    sweep.run_sweep(JUNE_11 + timedelta(minutes=1))
+    # 5 seats x 10.00 = 50.00 billed for June; cancelled on day 11 of 30: 50.00 x 20/30 = 33.33 back.
+    assert _lines(_closing(subscription)) == [("proration_credit", 5, Decimal("-33.33"))]
+
+
+def test_cancel_now_credits_the_seats_by_the_second_when_the_plan_prorates_by_the_second(scope):
+    subscription = _cancelled_now(scope, proration_mode="second")
+    # 19 days and 14 hours of June's 30 days are unused: 50.00 x 470/720 = 32.64 (10.00 x ... = 6.53).
+    assert _lines(_closing(subscription)) == [
+        ("proration_credit", 1, Decimal("-65.28")),
+        ("proration_credit", 5, Decimal("-32.64")),
+        ("proration_credit", 2, Decimal("-6.53")),
+    ]
+
+
+def test_cancel_now_without_credit_for_the_unused_time_credits_no_seats_either(scope):
+    with use_clock(FrozenClock(JUNE + timedelta(hours=9))):
+        subscription = _subscribe(scope)
+        sweep.run_sweep(JUNE + timedelta(hours=9))
+    with use_clock(FrozenClock(JUNE_11)):
+        subscriptions.cancel_subscription(scope, subscription, mode="now")
+    sweep.run_sweep(JUNE_11 + timedelta(minutes=1))
+    assert Invoice.objects.filter(subscription__public_id=subscription).count() == 1
+
+
+def test_in_arrears_cancel_now_bills_the_used_part_of_the_fee_seats_and_add_ons_at_once(scope):
+    subscription = _cancelled_now(scope, timing="in_arrears")
+    invoice = _invoice(subscription, JUNE)
+    # Used: the 10 days 1-10 June of 30: 100.00 - 66.67 = 33.33, 50.00 - 33.33 = 16.67, 10.00 - 6.67 = 3.33.
+    assert _lines(invoice) == [
+        ("used", 1, Decimal("33.33")),
+        ("component", 5, Decimal("16.67")),
+        ("addon", 2, Decimal("3.33")),
+    ]
+    for line in invoice.lines.exclude(kind="used"):
+        assert (line.period_start, line.period_end) == (JUNE, JUNE_11)
+    assert invoice.tax_exclusive == Decimal("53.33")
+    assert sweep.run_sweep(JULY + timedelta(hours=1)).invoices_created == 0
+    assert Invoice.objects.filter(subscription__public_id=subscription).count() == 1
+
+
+def test_cancel_now_in_a_remainder_carried_over_a_pause_credits_the_seats_by_the_resumed_basis(scope):
+    with use_clock(FrozenClock(JUNE + timedelta(hours=9))):
+        subscription = _per_seat(scope, credit_unused_on_cancel=True)
+        sweep.run_sweep(JUNE + timedelta(hours=9))
+    with use_clock(FrozenClock(JUNE_11)):
+        subscriptions.pause_subscription(scope, subscription)
+    # Resumed on 11 August: the 20 paid days of June run 11-30 August.
+    with use_clock(FrozenClock(datetime(2026, 8, 11, 7, 0, tzinfo=UTC))):
+        subscriptions.resume_subscription(scope, subscription)
+    cancelled_at = datetime(2026, 8, 21, 7, 0, tzinfo=UTC)
+    with use_clock(FrozenClock(cancelled_at)):
+        subscriptions.cancel_subscription(scope, subscription, mode="now")
+    sweep.run_sweep(cancelled_at + timedelta(minutes=1))
+    closing = _closing(subscription)
+    # 21-30 August are 10 of the 30 days the 50.00 for June paid for: 50.00 x 10/30 = 16.67.
+    assert _lines(closing) == [("proration_credit", 5, Decimal("-16.67"))]
+    line = closing.lines.get()
+    assert (line.period_start, line.period_end) == (cancelled_at, _berlin_midnight(date(2026, 8, 31)))
+
+
+def test_a_pause_scheduled_ahead_credits_the_seats_when_a_run_carries_it_out(scope):
+    with use_clock(FrozenClock(JUNE + timedelta(hours=9))):
+        subscription = _subscribe(scope, pause_resume="restart")
+        sweep.run_sweep(JUNE + timedelta(hours=9))
+        subscriptions.pause_subscription(
+            scope, subscription, starts_at=JUNE_11, resume_at=datetime(2026, 7, 5, 22, 0, tzinfo=UTC)
+        )
+    sweep.run_sweep(JUNE_11 + timedelta(minutes=1))
+    sweep.run_sweep(datetime(2026, 7, 6, 8, 0, tzinfo=UTC))
+    invoice = _invoice(subscription, _berlin_midnight(date(2026, 7, 6)))
+    assert sorted(_lines(invoice)) == sorted(
+        [
+            ("recurring", 1, Decimal("100.00")),
+            ("component", 5, Decimal("50.00")),
+            ("proration_credit", 1, Decimal("-66.67")),
+            ("proration_credit", 5, Decimal("-33.33")),
+        ]
+    )
+
+
+def test_a_change_now_to_a_new_cycle_with_the_same_seat_amount_still_moves_the_seats(scope, clock):
+    subscription = _subscribe(scope)
+    sweep.run_sweep(clock.now())
+    yearly = _plan(scope, code="team_yearly", interval={"unit": "year"}, charges=[_base("2000.00"), SEATS])
+    with use_clock(FrozenClock(MID_MARCH)):
+        subscriptions.change_subscription(scope, subscription, plan=yearly)
+    with use_clock(FrozenClock(MID_MARCH + timedelta(hours=1))):
+        services.create_draft(scope, subscription)
+    invoice = _invoice(subscription, _berlin_midnight(date(2026, 3, 16)))
+    # 5 seats cost 50.00 a month on the old plan and 50.00 a year on the new one: March's 16 unused days
+    # are credited (50 x 16/31 = 25.81) and the new year is charged (50.00).
+    assert sorted(_lines(invoice)) == sorted(
+        [
+            ("proration_credit", 1, Decimal("-51.61")),
+            ("proration_credit", 5, Decimal("-25.81")),
+            ("recurring", 1, Decimal("2000.00")),
+            ("proration_charge", 5, Decimal("50.00")),
+        ]
+    )

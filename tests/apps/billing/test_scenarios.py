@@ -912,3 +912,90 @@ def test_a_one_off_charge_added_mid_month_lands_on_the_next_invoice_exactly_once
     billed = api.get(f"/v1/customer_charges/{charge['id']}").json()
     april_invoice = next(i for i in w.seen.values() if parse(i["period_start"]) == local(april))
     assert (billed["status"], billed["invoice"]) == ("invoiced", april_invoice["id"])
+
+
+# --- 10. a plan without a base fee: seats only, cancelled now -------------------------------------
+
+
+def test_a_per_seat_plan_without_a_base_fee_bills_its_seats_and_a_cancellation_credits_the_unused_ones(api):
+    w = world(api, local(date(2026, 5, 1)))
+    seats = {
+        "code": "seats",
+        "name_en": "Seats",
+        "name_de": "Plätze",
+        "kind": "quantity",
+        "price": {"model": "per_unit", "unit_price": "10.00"},
+    }
+    terms = {"credit_unused_on_cancel": True}
+    charges = [
+        {
+            "code": "base",
+            "name_en": "Base fee",
+            "name_de": "Grundgebühr",
+            "kind": "recurring",
+            "price": {"model": "flat", "amount": "0.00"},
+        },
+        seats,
+    ]
+    ahead = w.plan("team", "0.00", charges=charges, **terms)
+    behind = w.plan("later", "0.00", charges=charges, billing_timing="in_arrears", **terms)
+    prepaying, paying_after = w.customer(), w.customer(name="Hans Später")
+    first = w.subscribe(prepaying, ahead, quantities={"seats": 5})["id"]
+    second = w.subscribe(paying_after, behind, quantities={"seats": 5})["id"]
+
+    def seats_line(start: date, end: date, net: str) -> Line:
+        return Line("component", "Seats × 5", "5", net, (start, end))
+
+    def month(start: date, end: date) -> Expected:
+        # 5 seats x 10.00 = 50.00 a month; VAT 19 % 9.50; 59.50. The 0.00 base fee makes no line.
+        return Expected(
+            (start, end), [seats_line(start, end, "50.00")], vat19("50.00", "9.50"), "50.00", "59.50"
+        )
+
+    may, june, july, june_11 = date(2026, 5, 1), date(2026, 6, 1), date(2026, 7, 1), date(2026, 6, 11)
+    expected = {
+        may: {prepaying: [month(may, june)]},
+        june: {prepaying: [month(june, july)], paying_after: [month(may, june)]},
+        # Both cancelled now at midnight starting 11 June: 20 of June's 30 days are unused.
+        june_11: {
+            # In advance, the closing invoice credits 50.00 x 20/30 = 33.333 -> -33.33; VAT -6.33. It shows
+            # the span of its lines and of the usage window it closed (1-11 June).
+            prepaying: [
+                Expected(
+                    (june, july),
+                    [
+                        Line(
+                            "proration_credit",
+                            "Credit for unused time: Team (Seats × 5)",
+                            "5",
+                            "-33.33",
+                            (june_11, july),
+                        )
+                    ],
+                    vat19("-33.33", "-6.33"),
+                    "-33.33",
+                    "-39.66",
+                )
+            ],
+            # In arrears, June's invoice comes at once and bills the used 10 days: 50.00 - 33.33 = 16.67
+            # (its line covers 1-10 June); VAT 19 % x 16.67 = 3.1673 -> 3.17; 19.84.
+            paying_after: [
+                Expected(
+                    (june, july),
+                    [seats_line(june, june_11, "16.67")],
+                    vat19("16.67", "3.17"),
+                    "16.67",
+                    "19.84",
+                )
+            ],
+        },
+    }
+    # The last look is on 10 June: the run the cancellations make due (at their instant, 11 June 00:00)
+    # belongs to the next advance, which checks 11 June.
+    w.until(date(2026, 6, 10), expected)
+    w.advance_to(local(june_11))
+    for subscription in (first, second):
+        cancelled = w.post(f"/v1/subscriptions/{subscription}/cancel", {"mode": "now"})
+        assert (cancelled["status"], parse(cancelled["ended_at"])) == ("cancelled", local(june_11))
+    w.until(date(2026, 7, 3), expected)
+    assert w.seen_all() == 5

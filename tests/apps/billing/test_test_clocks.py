@@ -1,10 +1,11 @@
 """Test clocks: customers on one live at its frozen time; advancing it bills them at every due moment."""
 
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 
-from tests.apps.billing.support import APRIL, MARCH, MAY, metric, plan, scope_of
+from tests.apps.billing.support import APRIL, MARCH, MAY, Billed, calls, metric, plan, scope_of
 from tests.apps.customers.support import customer_data
 from tests.support import ApiClient
 from turnus.apps.billing import services, sweep
@@ -337,3 +338,44 @@ def test_an_advance_holds_the_clocks_row_locked(api, on_clock):
         assert _advance(api, clock_id, APRIL).status_code == 200
     locking = [q["sql"] for q in queries.captured_queries if table in q["sql"] and "FOR UPDATE" in q["sql"]]
     assert locking, "the advance must lock the test clock's row"
+
+
+def test_a_subscription_on_a_test_clock_gets_its_first_invoice_at_once_at_the_clocks_time(
+    api, plan_id, django_capture_on_commit_callbacks
+):
+    clock = _clock(api, name="March")
+    customer = _customer(api, clock["id"])
+    with django_capture_on_commit_callbacks(execute=True):
+        subscription = _subscribe(api, customer, plan_id)
+    # No advance: the clock's run followed the subscription's creation, at the clock's time.
+    invoice = Invoice.objects.get(subscription__public_id=subscription["id"], kind="invoice")
+    assert (invoice.period_start, invoice.status, invoice.created_at) == (MARCH, "finalized", MARCH)
+    assert ClockRow.objects.get(public_id=clock["id"]).frozen_time == MARCH
+
+
+def test_a_cancellation_now_on_a_test_clock_brings_its_closing_invoice_at_once(
+    api, on_clock, plan_id, django_capture_on_commit_callbacks
+):
+    clock_id, customer_id, subscription = on_clock
+    assert _advance(api, clock_id, MARCH + timedelta(days=10)).status_code == 200
+    calls(
+        Billed(scope_of(api.tenant), customer_id, plan_id, subscription["id"]), 130, MARCH + timedelta(days=5)
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        cancelled = api.post(f"/v1/subscriptions/{subscription['id']}/cancel", {"mode": "now"})
+    assert cancelled.status_code == 200, cancelled.content
+    ended_at = _at(cancelled.json()["ended_at"])
+    closing = Invoice.objects.get(
+        subscription__public_id=subscription["id"], billed_periods__period_start=ended_at
+    )
+    assert (closing.status, closing.created_at) == ("finalized", MARCH + timedelta(days=10))
+    # 130 calls, the first 100 free, 0.10 each after: 3.00 net for the usage up to the end.
+    assert [(line.kind, line.net_amount) for line in closing.lines.all()] == [("usage", Decimal("3.00"))]
+
+
+def test_a_test_clocks_own_run_does_not_start_another(api, on_clock, django_capture_on_commit_callbacks):
+    clock_id, _customer_id, _subscription = on_clock
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        assert _advance(api, clock_id, APRIL + timedelta(hours=1)).status_code == 200
+    # The renewal the advance made sent a change, but no second run follows the advance's own.
+    assert not [callback for callback in callbacks if "bill_now" in repr(callback)]

@@ -115,12 +115,15 @@ def test_a_year_pauses_one_customer_for_two_months_and_ends_the_cancelled_one():
     assert cancelled.status == "ended"
     assert cancelled.ended_at == local_midnight(date(2026, 9, 15), BERLIN)
     jonas = _invoices(slug, "sim-jonas")
-    assert jonas.filter(period_start__lt=cancelled.ended_at).count() == 8
     assert not jonas.filter(created_at__gt=cancelled.ended_at).exists()
-    # Billed in advance, the end brings one closing invoice: the usage after the last invoice up to the end.
-    closing = jonas.filter(period_start__gte=cancelled.ended_at)
-    assert [(i.period_start, i.usage_end) for i in closing] == [(cancelled.ended_at, cancelled.ended_at)]
-    assert set(closing.get().lines.values_list("kind", flat=True)) == {"usage"}
+    # Billed in advance, the end brings one closing invoice (keyed by the period beginning at the end): the
+    # usage after the last invoice up to the end, which is also the service period it shows.
+    closing = jonas.filter(billed_periods__period_start=cancelled.ended_at)
+    assert jonas.exclude(pk__in=closing).filter(period_end__lte=cancelled.ended_at).count() == 8
+    last = closing.get()
+    assert (last.period_start, last.period_end) == (last.usage_start, last.usage_end)
+    assert last.usage_end == cancelled.ended_at
+    assert set(last.lines.values_list("kind", flat=True)) == {"usage"}
     assert not UsageEvent.objects.filter(subscription=cancelled, timestamp__gte=cancelled.ended_at).exists()
 
     for expected in ("2026-05-10", "pause", "2026-07-05", "resume", "2026-09-12", "cancel at the end"):

@@ -1,6 +1,7 @@
 """Issued invoices and credit notes are e-mailed to their customers through a real SMTP server (aiosmtpd,
 started here): once, in the customer's language, with the stored PDF (and XRechnung XML) attached;
-failures are retried with back-off by the periodic job, and the API and the admin resend."""
+temporary failures are retried with back-off by the periodic job, a permanent refusal (5xx) fails the
+delivery at once with the server's reason, and the API and the admin resend."""
 
 from __future__ import annotations
 
@@ -23,22 +24,46 @@ from turnus.apps.customers.models import Customer
 from turnus.apps.documents import delivery, services, tasks
 from turnus.apps.documents.models import Delivery, DeliveryStatus, Document, DocumentFormat
 from turnus.core.clock import FrozenClock, use_clock
+from turnus.core.models import AuditEvent
 
 pytestmark = pytest.mark.django_db
 
 TENANT_EMAIL = "rechnung@beispiel-shop.de"
 
 
+TEMPORARY_REFUSAL = "451 4.3.0 Mailbox temporarily unavailable"
+UNKNOWN_USER = "550 5.1.1 <erika@example.com>: Recipient address rejected: User unknown"
+GREYLISTED = "451 4.7.1 <erika@example.com>: Recipient address rejected: Greylisted, try again later"
+SPAM = "554 5.7.1 Message rejected as spam"
+
+
 class Mailbox:
-    """An aiosmtpd handler that keeps what it accepts, or refuses every message while ``refusing``."""
+    """An aiosmtpd handler that keeps what it accepts; while ``refusing`` (or ``refused_sender``) holds a
+    reply it answers every message (or sender) with it, and it answers a recipient listed in
+    ``refused_recipients`` with that one's reply."""
 
     def __init__(self) -> None:
         self.messages: list[tuple[list[str], EmailMessage]] = []
-        self.refusing = False
+        self.refusing = ""
+        self.refused_recipients: dict[str, str] = {}
+        self.refused_sender = ""
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options) -> str:
+        if self.refused_sender:
+            return self.refused_sender
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options) -> str:
+        if address in self.refused_recipients:
+            return self.refused_recipients[address]
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope) -> str:
         if self.refusing:
-            return "451 4.3.0 Mailbox temporarily unavailable"
+            return self.refusing
         parsed = email.message_from_bytes(envelope.content, policy=default_policy)
         self.messages.append((list(envelope.rcpt_tos), parsed))
         return "250 Message accepted for delivery"
@@ -203,13 +228,13 @@ def test_a_delivery_another_worker_holds_is_not_sent_again(scope, clock, smtp):
 def test_a_refused_message_is_retried_with_back_off_by_the_periodic_job(
     scope, clock, smtp, django_capture_on_commit_callbacks
 ):
-    smtp.refusing = True
+    smtp.refusing = TEMPORARY_REFUSAL
     invoice = _finalized(scope, django_capture_on_commit_callbacks)
     failed = Delivery.objects.get(invoice=invoice)
     assert (failed.status, failed.attempts) == ("pending", 1)
     assert "451" in failed.last_error
     assert failed.next_attempt_at == START + timedelta(minutes=1)
-    smtp.refusing = False
+    smtp.refusing = ""
     clock.advance(timedelta(seconds=59))
     assert tasks.send_due_deliveries() == 0, "not due yet"
     assert smtp.messages == []
@@ -228,6 +253,15 @@ def test_a_server_that_is_down_fails_the_delivery_after_the_last_retry(
     smtp.controller.stop()
     invoice = _finalized(scope, django_capture_on_commit_callbacks)
     found = Delivery.objects.get(invoice=invoice)
+    assert _retried_until_failed(found, clock) == list(delivery.BACKOFF)
+    assert (found.status, found.attempts, found.next_attempt_at) == ("failed", 6, None)
+    assert "Connection refused" in found.last_error or "Errno" in found.last_error
+    clock.advance(timedelta(days=2))
+    assert tasks.send_due_deliveries() == 0
+
+
+def _retried_until_failed(found: Delivery, clock) -> list[timedelta]:
+    """Run the periodic job at every retry of ``found`` until it is no longer pending; the waits."""
     waits = []
     while found.status == DeliveryStatus.PENDING:
         assert found.next_attempt_at is not None
@@ -235,11 +269,92 @@ def test_a_server_that_is_down_fails_the_delivery_after_the_last_retry(
         clock.set(found.next_attempt_at)
         tasks.send_due_deliveries()
         found.refresh_from_db()
-    assert waits == list(delivery.BACKOFF)
-    assert (found.status, found.attempts, found.next_attempt_at) == ("failed", 6, None)
-    assert "Connection refused" in found.last_error or "Errno" in found.last_error
+    return waits
+
+
+def test_a_recipient_refused_for_good_fails_the_delivery_at_once_with_the_servers_reason(
+    api, scope, clock, smtp, django_capture_on_commit_callbacks
+):
+    smtp.refused_recipients["erika@example.com"] = UNKNOWN_USER
+    invoice = _finalized(scope, django_capture_on_commit_callbacks)
+    failed = Delivery.objects.get(invoice=invoice)
+    assert (failed.status, failed.attempts, failed.next_attempt_at) == ("failed", 1, None)
+    assert failed.last_error == (
+        f"{UNKNOWN_USER} (the mail server refused the recipient erika@example.com permanently)"
+    )
+    assert smtp.messages == []
+    event = AuditEvent.objects.filter(object_id=failed.public_id).latest("pk")
+    assert (event.action, event.after["status"]) == ("delivery.failed", "failed")
+    listed = api.get(f"/v1/invoices/{invoice.public_id}/deliveries").json()
+    assert [(d["status"], d["last_error"], d["next_attempt_at"]) for d in listed] == [
+        ("failed", failed.last_error, None)
+    ]
     clock.advance(timedelta(days=2))
-    assert tasks.send_due_deliveries() == 0
+    assert tasks.send_due_deliveries() == 0, "a permanent refusal is not retried"
+    assert Delivery.objects.get(pk=failed.pk).attempts == 1
+
+
+def test_a_message_refused_for_good_fails_at_once_too(scope, clock, smtp, django_capture_on_commit_callbacks):
+    smtp.refusing = SPAM
+    invoice = _finalized(scope, django_capture_on_commit_callbacks)
+    failed = Delivery.objects.get(invoice=invoice)
+    assert (failed.status, failed.attempts, failed.next_attempt_at) == ("failed", 1, None)
+    assert failed.last_error == f"{SPAM} (the mail server refused the message permanently)"
+
+
+def test_a_recipient_refused_for_now_is_retried_on_the_usual_schedule(
+    scope, clock, smtp, django_capture_on_commit_callbacks
+):
+    smtp.refused_recipients["erika@example.com"] = GREYLISTED
+    invoice = _finalized(scope, django_capture_on_commit_callbacks)
+    found = Delivery.objects.get(invoice=invoice)
+    assert (found.status, found.attempts, found.next_attempt_at) == (
+        "pending",
+        1,
+        START + delivery.BACKOFF[0],
+    )
+    assert "451" in found.last_error
+    assert _retried_until_failed(found, clock) == list(delivery.BACKOFF)
+    assert (found.status, found.attempts) == ("failed", delivery.MAX_ATTEMPTS)
+    assert "Greylisted" in found.last_error
+
+
+def test_a_sender_refused_for_good_is_a_setup_fault_and_is_retried(
+    scope, clock, smtp, django_capture_on_commit_callbacks
+):
+    smtp.refused_sender = "553 5.7.1 Sender address rejected: not owned by user"
+    invoice = _finalized(scope, django_capture_on_commit_callbacks)
+    found = Delivery.objects.get(invoice=invoice)
+    assert (found.status, found.next_attempt_at) == ("pending", START + delivery.BACKOFF[0])
+    assert "553" in found.last_error
+    smtp.refused_sender = ""
+    clock.advance(delivery.BACKOFF[0])
+    assert tasks.send_due_deliveries() == 1
+    assert Delivery.objects.get(pk=found.pk).status == "sent"
+
+
+def test_a_temporary_refusal_that_clears_is_sent_at_the_next_retry(
+    scope, clock, smtp, django_capture_on_commit_callbacks
+):
+    smtp.refused_recipients["erika@example.com"] = GREYLISTED
+    invoice = _finalized(scope, django_capture_on_commit_callbacks)
+    smtp.refused_recipients.clear()
+    clock.advance(delivery.BACKOFF[0])
+    assert tasks.send_due_deliveries() == 1
+    sent = Delivery.objects.get(invoice=invoice)
+    assert (sent.status, sent.attempts, sent.last_error) == ("sent", 2, "")
+    assert [recipients for recipients, _ in smtp.messages] == [["erika@example.com"]]
+
+
+def test_the_admin_shows_the_reason_of_a_permanent_refusal(
+    scope, clock, smtp, django_capture_on_commit_callbacks
+):
+    smtp.refused_recipients["erika@example.com"] = UNKNOWN_USER
+    _finalized(scope, django_capture_on_commit_callbacks)
+    admin = Client()
+    admin.force_login(get_user_model().objects.create_superuser("root", "root@example.com", "pw"))
+    page = admin.get("/admin/documents/delivery/").content.decode()
+    assert "550 5.1.1 &lt;erika@example.com&gt;: Recipient address rejected: User unknown" in page
 
 
 def test_a_customer_without_an_e_mail_address_is_skipped_with_the_reason(scope, clock, smtp):
@@ -382,9 +497,9 @@ def test_sending_an_unknown_or_anothers_invoice_is_a_404_and_writes_nothing(
 def test_the_admin_lists_deliveries_with_their_error_and_resends_them(
     scope, tenant, clock, smtp, django_capture_on_commit_callbacks
 ):
-    smtp.refusing = True
+    smtp.refusing = TEMPORARY_REFUSAL
     invoice = _finalized(scope, django_capture_on_commit_callbacks)
-    smtp.refusing = False
+    smtp.refusing = ""
     admin = Client()
     admin.force_login(get_user_model().objects.create_superuser("root", "root@example.com", "pw"))
     page = admin.get("/admin/documents/delivery/")

@@ -7,6 +7,8 @@ import io
 from datetime import timedelta
 
 import pytest
+import weasyprint
+from django.template.loader import render_to_string
 from django.utils import translation
 from django.utils.translation import gettext, pgettext
 from pypdf import PdfReader
@@ -199,11 +201,61 @@ def test_a_credit_note_in_english_says_credit_note_and_refund(scope, clock):
     assert _missing(text, expected) == []
 
 
+def test_each_line_of_an_address_or_of_the_payment_instructions_stands_on_its_own(scope, tenant, clock):
+    invoice = issued_invoice(scope, customer=DOMESTIC_BUSINESS)
+    reader = PdfReader(io.BytesIO(pdf.render_invoice_pdf(pdf.load(invoice.public_id))))
+    lines = [" ".join(line.split()) for line in reader.pages[0].extract_text().splitlines()]
+    supplier = ["Hauptstraße 1", "10115 Berlin", "IBAN DE89 3704 0044 0532 0130 00", "BIC COBADEFFXXX"]
+    recipient = ["Muster Software GmbH", "Max Mustermann", "Heidestraße 17", "51147 Köln"]
+    payment = [f"Kontoinhaber: {tenant.legal_name}", "IBAN: DE89 3704 0044 0532 0130 00", "BIC: COBADEFFXXX"]
+    assert [line for line in supplier + recipient + payment if line not in lines] == []
+
+
+def _tree(element) -> list[tuple]:
+    return [(node.tag, sorted(node.attrib.items()), node.text, node.tail) for node in element.iter()]
+
+
+def _parsed_alike(page: str) -> None:
+    """The page parses as WeasyPrint's own (HTML5) parser parses it, element by element."""
+    assert _tree(pdf.parse_page(page)) == _tree(weasyprint.HTML(string=page.rstrip()).etree_element)
+
+
+def test_the_page_parser_builds_the_tree_weasyprint_would_for_every_part_of_the_template(scope, clock):
+    invoice = issued_invoice(scope, customer=AUSTRIAN_BUSINESS)
+    note = billing.create_credit_note(scope, invoice.public_id, reason="Doppelt berechnet")
+    for issued in (invoice, note):
+        _parsed_alike(pdf.html(pdf.load(issued.public_id)))
+    with translation.override("de"):
+        full = pdf.context(pdf.load(note.public_id))
+    full.update(
+        reference="Korrektur der Rechnung <RE-2026-000001> & mehr",
+        reason="Doppelt berechnet",
+        gross_prices=True,
+        allowances=[{"label": "Rabatt WELCOME (USt. 19 %)", "amount": "-10,00 €"}],
+        rounding="0,01 €",
+        prepaid="-5,00 €",
+        notes=["Steuerschuldnerschaft des Leistungsempfängers.", "Zweiter Hinweis."],
+        logo="data:image/png;base64,iVBORw0KGgo=",
+    )
+    with translation.override("de"):
+        page = render_to_string(pdf.TEMPLATE, full)
+    assert "Zweiter Hinweis" in page
+    assert "&lt;RE-2026-000001&gt; &amp; mehr" in page
+    _parsed_alike(page)
+
+
 def test_the_same_invoice_renders_to_the_same_bytes(scope, clock):
     invoice = issued_invoice(scope, customer=AUSTRIAN_BUSINESS)
     first = pdf.render_invoice_pdf(pdf.load(invoice.public_id))
     second = pdf.render_invoice_pdf(pdf.load(invoice.public_id))
     assert first == second
+
+
+def test_the_pdf_is_the_one_weasyprint_writes_of_the_page(scope, clock):
+    """Compressing the streams once before writing, as the renderer does, changes no byte."""
+    invoice = pdf.load(issued_invoice(scope, customer=DOMESTIC_BUSINESS).public_id)
+    document = pdf._thread_renderer()._layout(pdf.html(invoice))
+    assert pdf.render_invoice_pdf(invoice) == document.write_pdf(pdf_variant=pdf.PDF_VARIANT)
 
 
 def test_the_pdf_is_pdf_a_3b_dated_when_the_invoice_was_finalized(scope, clock):

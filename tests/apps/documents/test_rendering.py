@@ -4,14 +4,24 @@ configured storage; a render never replaces or changes a stored document."""
 from __future__ import annotations
 
 import hashlib
+import io
 
+import facturx as facturx_lib
 import pytest
 from django.core.files.storage import InMemoryStorage, storages
+from pypdf import PdfReader
 
 from tests.apps.billing.support import subscribe
-from tests.apps.documents.support import AUSTRIAN_BUSINESS, DOMESTIC_BUSINESS, START, issued_invoice, scope_of
+from tests.apps.documents.support import (
+    AUSTRIAN_BUSINESS,
+    DOMESTIC_BUSINESS,
+    START,
+    issued_invoice,
+    scope_of,
+    text_of,
+)
 from turnus.apps.billing import services as billing
-from turnus.apps.documents import services, storage, tasks
+from turnus.apps.documents import cii, services, storage, tasks
 from turnus.apps.documents.models import Document, DocumentFormat
 from turnus.core.clock import FrozenClock, use_clock
 from turnus.core.models import AuditEvent
@@ -162,3 +172,59 @@ def test_documents_go_to_the_configured_storage_backend(scope, clock, settings):
     assert isinstance(storages["documents"], InMemoryStorage)
     assert storages["documents"].exists(document.file.name)
     assert services.content(document).startswith(b"%PDF")
+
+
+def _delete(invoice, *formats: str) -> None:
+    for document in Document.objects.filter(invoice=invoice, format__in=formats):
+        storage.delete(document.file.name)
+        document.delete()
+
+
+def test_the_factur_x_pdf_carries_the_stored_xml_and_the_plain_pdf_carries_none(scope, clock):
+    invoice = issued_invoice(scope, customer=DOMESTIC_BUSINESS)
+    services.render_documents(invoice.public_id)
+    stored = _contents(invoice)
+    assert facturx_lib.get_facturx_xml_from_pdf(stored["facturx_pdf"], check_xsd=True) == (
+        "factur-x.xml",
+        stored["cii_xml"],
+    )
+    assert PdfReader(io.BytesIO(stored["pdf"])).attachments == {}
+    assert text_of(stored["facturx_pdf"]) == text_of(stored["pdf"])
+
+
+def test_a_missing_factur_x_pdf_is_made_from_the_stored_pdf_and_xml(scope, clock):
+    invoice = issued_invoice(scope, customer=DOMESTIC_BUSINESS)
+    services.render_documents(invoice.public_id)
+    first = _contents(invoice)
+    _delete(invoice, DocumentFormat.FACTURX_PDF)
+    made = services.render_documents(invoice.public_id)
+    assert [document.format for document in made] == [DocumentFormat.FACTURX_PDF]
+    again = services.content(made[0])
+    assert facturx_lib.get_facturx_xml_from_pdf(again, check_xsd=True) == ("factur-x.xml", first["cii_xml"])
+    assert text_of(again) == text_of(first["pdf"])
+    assert _contents(invoice)["pdf"] == first["pdf"]
+
+
+def test_a_missing_pdf_is_made_again_with_its_factur_x_pdf_from_the_stored_xml(scope, clock):
+    invoice = issued_invoice(scope, customer=AUSTRIAN_BUSINESS)
+    services.render_documents(invoice.public_id)
+    first = _contents(invoice)
+    _delete(invoice, DocumentFormat.PDF, DocumentFormat.FACTURX_PDF)
+    made = services.render_documents(invoice.public_id)
+    assert [document.format for document in made] == [DocumentFormat.PDF, DocumentFormat.FACTURX_PDF]
+    assert _contents(invoice) == first
+
+
+def test_the_pdf_is_kept_when_the_xml_cannot_be_made(scope, clock, monkeypatch):
+    invoice = issued_invoice(scope)
+
+    def broken(invoice, **options):
+        raise cii.CiiSchemaError("the generated CII XML fails the EN 16931 XSD")
+
+    monkeypatch.setattr(cii, "invoice_xml", broken)
+    with pytest.raises(cii.CiiSchemaError):
+        services.render_documents(invoice.public_id)
+    assert _formats(invoice) == {DocumentFormat.PDF}
+    monkeypatch.undo()
+    made = services.render_documents(invoice.public_id)
+    assert {document.format for document in made} == {DocumentFormat.CII_XML, DocumentFormat.FACTURX_PDF}

@@ -5,8 +5,9 @@ component quantity changes now, the proration of that change (credit of the old 
 new one from the change to the period end). What a component costs for a whole period is billed here:
 
 - A billing period carries component and add-on fees only if the lifecycle billed its recurring fee
-  (a ``recurring`` charge for exactly that period): nothing in a trial, nothing for the rest of a period
-  resumed after a pause (its fee was paid before the pause).
+  (a ``recurring`` charge for exactly that period, 0.00 for a plan without a base fee: the lifecycle
+  marks every paid period): nothing in a trial, nothing for the rest of a period resumed after a pause
+  (its fee was paid before the pause).
 - Each quantity charge of the plan version in force (the one the recurring charge names) is rated at the
   quantity in effect at the start of the period, for the whole period, in advance and in arrears alike;
   a change within the period is the proration the component code stored, so it is never counted twice.
@@ -18,13 +19,21 @@ new one from the change to the period end). What a component costs for a whole p
 - An add-on with the plan's interval is billed once per billing period; an add-on with another interval
   is billed for each of its own periods (anchored at the day it was added) on the first billing period
   it overlaps, once.
+- A period cut short by a cancellation now, a pause that restarts the period or an end inside it gets
+  back the unused part of its component fees and of its add-on fees with the plan's interval exactly as
+  the recurring fee does: the lifecycle's credit of that part (``lifecycle.CUT_SHORT``, 0.00 for a plan
+  without a base fee) is the signal, and each fee at the quantities in effect when the period was cut is
+  prorated over the same part of the same basis, by the plan's proration mode. The invoice that bills
+  the lifecycle's credit bills these credits: billed in advance the closing invoice (or the next one
+  after a pause), billed in arrears the period's own invoice, where a credit is taken off the line of
+  the period it belongs to (which then covers the used part only).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -32,13 +41,19 @@ from django.db.models import Q
 from django.utils import translation
 from django.utils.translation import gettext as _
 
-from turnus.apps.billing.models import BilledPeriod, DocumentKind, InvoiceLine, InvoiceStatus
-from turnus.apps.catalog.models import AddOn, ChargeKind, PlanVersion
+from turnus.apps.billing.models import (
+    BilledPeriod,
+    DocumentKind,
+    InvoicedCharge,
+    InvoiceLine,
+    InvoiceStatus,
+)
+from turnus.apps.catalog.models import AddOn, BillingTiming, ChargeKind, PlanVersion
 from turnus.apps.subscriptions.models import Subscription, SubscriptionAddOn, SubscriptionCharge
 from turnus.core.models import AuditEvent
 from turnus.engine.errors import InvalidPeriod
 from turnus.engine.invoice import LineInput
-from turnus.engine.lifecycle import ItemKind
+from turnus.engine.lifecycle import CUT_SHORT, ItemKind, PauseState, resumed_basis
 from turnus.engine.money import MAX_UNIT_PRICE_DECIMALS, Money, round_half_up
 from turnus.engine.periods import Anchoring, BillingCycle, Period, local_date, local_midnight
 from turnus.engine.pricing import rate
@@ -256,37 +271,226 @@ def _addon_lines(
     return lines
 
 
-def period_lines(
-    subscription: Subscription, period: Period, tax: TaxDecision, tax_for: TaxFor
-) -> list[LineInput]:
-    """The component and add-on lines of the invoice for billing period ``period``.
+@dataclass(frozen=True)
+class _Credit:
+    """The credit of one fee (a quantity charge or an add-on) for the unused part of a period cut short."""
 
-    ``tax`` is the invoice's tax decision; ``tax_for`` decides the tax of an add-on whose tax category
-    differs from the plan's product. Empty when the lifecycle billed no recurring fee for ``period``.
-    """
-    recurring = (
-        SubscriptionCharge.objects.filter(
-            subscription=subscription,
-            kind=ItemKind.RECURRING,
-            period_start=period.start,
-            period_end=period.end,
+    kind: str
+    code: str
+    quantity: Decimal
+    amount: Decimal
+    text: str
+    part: Period
+    version: str
+    tax: TaxDecision
+
+
+def _marks(
+    subscription: Subscription, period: Period
+) -> tuple[SubscriptionCharge | None, list[SubscriptionCharge]]:
+    """The lifecycle's ``recurring`` charge of exactly ``period`` (its mark of a paid period) and its
+    ``CUT_SHORT`` credits the invoice of ``period`` bills (not invoiced yet, beginning before its end), in
+    one query."""
+    invoiced = InvoicedCharge.objects.filter(charge__subscription=subscription).values("charge_id")
+    found = SubscriptionCharge.objects.filter(subscription=subscription).filter(
+        Q(kind=ItemKind.RECURRING, period_start=period.start, period_end=period.end)
+        | (
+            Q(kind=ItemKind.PRORATION_CREDIT, description__in=CUT_SHORT, period_start__lt=period.end)
+            & ~Q(pk__in=invoiced)
         )
-        .order_by("-pk")
-        .first()
     )
-    if recurring is None:
-        return []
-    version = (
-        PlanVersion.objects.filter(public_id=recurring.plan_version)
+    recurring: SubscriptionCharge | None = None
+    cuts: list[SubscriptionCharge] = []
+    for charge in found.order_by("period_start", "pk"):
+        if charge.kind == ItemKind.RECURRING:
+            recurring = charge
+        else:
+            cuts.append(charge)
+    return recurring, cuts
+
+
+def _version(public_id: str) -> PlanVersion | None:
+    return (
+        PlanVersion.objects.filter(public_id=public_id)
         .select_related("plan__product")
         .prefetch_related("charges")
         .first()
     )
+
+
+def _paused_before(subscription: Subscription, instant: datetime) -> PauseState | None:
+    """The last pause made by ``instant`` with a remainder it carried over (from the audit trail)."""
+    paused = (
+        AuditEvent.objects.filter(
+            tenant_id=subscription.tenant_id,
+            livemode=subscription.livemode,
+            object_type="subscription",
+            object_id=subscription.public_id,
+            action="subscription.paused",
+            occurred_at__lte=instant,
+        )
+        .order_by("-occurred_at", "-pk")
+        .first()
+    )
+    data = paused.after.get("pause") if paused is not None and isinstance(paused.after, dict) else None
+    if not data or not data.get("unused") or not data.get("basis"):
+        return None
+
+    def span(value: list[str]) -> Period:
+        return Period(datetime.fromisoformat(value[0]), datetime.fromisoformat(value[1]))
+
+    return PauseState(
+        paused_at=datetime.fromisoformat(data["paused_at"]),
+        remaining_days=int(data["remaining_days"]),
+        unused=span(data["unused"]),
+        basis=span(data["basis"]),
+    )
+
+
+def _basis(subscription: Subscription, part: Period, version: PlanVersion) -> Period | None:
+    """The period whose price covered ``part`` (the proration basis the lifecycle credited it by).
+
+    A part of a paid period (its ``recurring`` mark holds the part's start and ends with it) is a share of
+    that period's full period; any other part is the rest of a remainder a pause carried over, a share of
+    the basis the lifecycle gave the resumed remainder."""
+    marked = (
+        SubscriptionCharge.objects.filter(
+            subscription=subscription,
+            kind=ItemKind.RECURRING,
+            period_start__lte=part.start,
+            period_end__gt=part.start,
+        )
+        .order_by("-period_start", "-pk")
+        .first()
+    )
+    if marked is not None and marked.period_end == part.end:
+        return _full_period(version, Period(marked.period_start, marked.period_end), subscription.timezone)
+    pause = _paused_before(subscription, part.start)
+    if pause is None:
+        return None
+    timezone = subscription.timezone
+    first_day = local_date(part.end, timezone) - timedelta(days=pause.remaining_days)
+    resumed = Period(local_midnight(first_day, timezone), part.end)
+    if not resumed.start <= part.start:
+        return None
+    return resumed_basis(pause, resumed, ProrationMode(version.proration_mode), timezone)
+
+
+def _cut_credits(
+    subscription: Subscription, cut: SubscriptionCharge, tax: TaxDecision, tax_for: TaxFor, language: str
+) -> list[_Credit]:
+    """The credits of the component and add-on fees for the part of a period the lifecycle's ``cut``
+    (a ``CUT_SHORT`` credit) gave back, prorated like the recurring fee's credit (rounded half-up, the
+    day of the cut credited by day)."""
+    version = _version(cut.plan_version)
     if version is None:
         return []
-    language = subscription.customer.locale
-    full = _full_period(version, period, subscription.timezone)
-    with translation.override(language):
-        return _component_lines(subscription, period, version, full, tax, language) + _addon_lines(
-            subscription, period, version, full, tax, tax_for, language
+    part = Period(cut.period_start, cut.period_end)
+    basis = _basis(subscription, part, version)
+    if basis is None:
+        return []
+    mode, timezone = ProrationMode(version.proration_mode), subscription.timezone
+    quantities = state_at(subscription, part.start).quantities
+    credits: list[_Credit] = []
+    for charge in version.ordered_charges():
+        quantity = quantities.get(charge.code, Decimal(0))
+        if charge.kind != ChargeKind.QUANTITY or quantity <= 0:
+            continue
+        rated = rate(charge.engine_price(), quantity, version.currency).amount
+        text = _("%(charge)s × %(quantity)s") % {
+            "charge": charge.name(language) or charge.code,
+            "quantity": _whole(quantity),
+        }
+        amount = prorate(rated, basis, part, mode, timezone).amount
+        credits.append(_Credit(COMPONENT, charge.code, quantity, amount, text, part, version.public_id, tax))
+    attached = (
+        SubscriptionAddOn.objects.filter(subscription=subscription, added_at__lt=part.end)
+        .select_related("addon")
+        .order_by("added_at", "pk")
+    )
+    product_category = version.plan.product.tax_category
+    for attachment in attached:
+        addon, quantity = attachment.addon, Decimal(attachment.quantity)
+        if quantity <= 0 or addon.interval() != version.interval():
+            continue
+        line_tax = tax if addon.tax_category == product_category else tax_for(TaxCategory(addon.tax_category))
+        rated = rate(addon.engine_price(), quantity, addon.currency).amount
+        text = _("Add-on: %(addon)s × %(quantity)s") % {
+            "addon": addon.name(language) or addon.code,
+            "quantity": _whole(quantity),
+        }
+        amount = prorate(rated, basis, part, mode, timezone).amount
+        credits.append(_Credit(ADDON, addon.code, quantity, amount, text, part, version.public_id, line_tax))
+    plan = version.name(language) or version.plan.code
+    label = _("Credit for unused time: %(plan)s") % {"plan": plan}
+    return [replace(credit, text=f"{label} ({credit.text})") for credit in credits if credit.amount]
+
+
+def _credit_line(credit: _Credit) -> LineInput:
+    return LineInput(
+        description=credit.text,
+        quantity=credit.quantity,
+        unit_price=_unit_price(-credit.amount, credit.quantity),
+        tax=credit.tax,
+        amount=-credit.amount,
+        kind=ItemKind.PRORATION_CREDIT.value,
+        period=(credit.part.start, credit.part.end),
+        metadata={"charge" if credit.kind == COMPONENT else ADDON: credit.code},
+    )
+
+
+def _code(line: LineInput) -> str:
+    return line.metadata.get("charge") or line.metadata.get(ADDON, "")
+
+
+def _take_off(lines: list[LineInput], credit: _Credit) -> bool:
+    """Billed in arrears: take ``credit`` off the line of its fee for the period (same fee, quantity and
+    plan version), which then covers the used part up to the cut; False if there is no such line."""
+    for index, line in enumerate(lines):
+        if (line.kind, _code(line), line.quantity) != (credit.kind, credit.code, credit.quantity):
+            continue
+        if line.period is None or line.amount is None or not line.period[0] <= credit.part.start:
+            continue
+        amount = line.amount - credit.amount
+        lines[index] = replace(
+            line,
+            unit_price=_unit_price(amount, line.quantity),
+            amount=amount,
+            period=(line.period[0], credit.part.start),
         )
+        return True
+    return False
+
+
+def period_lines(
+    subscription: Subscription, period: Period, tax: TaxDecision, tax_for: TaxFor
+) -> list[LineInput]:
+    """The component and add-on lines of the invoice for billing period ``period``, and the credits of
+    their unused part for the periods cut short that this invoice bills the lifecycle's credit of.
+
+    ``tax`` is the invoice's tax decision; ``tax_for`` decides the tax of an add-on whose tax category
+    differs from the plan's product. Without a ``recurring`` charge for ``period`` it has no fee lines.
+    """
+    recurring, cuts = _marks(subscription, period)
+    if recurring is None and not cuts:
+        return []
+    language = subscription.customer.locale
+    lines: list[LineInput] = []
+    with translation.override(language):
+        version = None if recurring is None else _version(recurring.plan_version)
+        if version is not None:
+            full = _full_period(version, period, subscription.timezone)
+            lines = _component_lines(subscription, period, version, full, tax, language) + _addon_lines(
+                subscription, period, version, full, tax, tax_for, language
+            )
+        credits = [
+            credit for cut in cuts for credit in _cut_credits(subscription, cut, tax, tax_for, language)
+        ]
+    in_arrears = subscription.plan_version.billing_timing == BillingTiming.IN_ARREARS
+    rest = []
+    for credit in credits:
+        in_period = period.start <= credit.part.start < period.end
+        same_version = version is not None and credit.version == version.public_id
+        if not (in_arrears and in_period and same_version and _take_off(lines, credit)):
+            rest.append(credit)
+    return lines + [_credit_line(credit) for credit in rest]

@@ -360,6 +360,8 @@ def collect_lines(
             lines += _used_lines(charges, versions, language, tax)
         else:
             for charge in charges:
+                if not charge.amount:  # a 0.00 mark of the lifecycle (see ``components``): no line
+                    continue
                 description = _charge_description(charge, _plan_name(versions[charge.plan_version], language))
                 lines.append(_billing_line([charge], charge.kind, description, tax))
         tax_for = partial(_tax_decision, tenant, customer, version, supply_day)
@@ -593,8 +595,12 @@ def closing_period(subscription: Subscription) -> Period:
     charges that begin before its end; the period beginning at the end therefore bills the usage after
     the last invoice's usage window up to the end and the charges the end created (the credit of a
     cancellation), and no fee (the lifecycle charged none for it). Its ``BilledPeriod`` row makes it
-    billed once. Raises ``NothingToInvoice`` when the subscription has not ended or is billed in arrears
-    (there the ended period's own invoice bills its usage)."""
+    billed once; the invoice itself shows the span its lines cover (``invoice_period``). Raises
+    ``NothingToInvoice`` when the subscription has not ended or is billed in arrears (there the ended
+    period's own invoice bills its usage).
+
+    A subscription that ends through a call (cancelled now) is due for the billing run at once
+    (``receivers``), so its closing invoice comes with the next run, not at the interrupted period's end."""
     if subscription.ended_at is None:
         raise NothingToInvoice(f"subscription {subscription.public_id} has not ended", field="id")
     if subscription.plan_version.billing_timing == BillingTiming.IN_ARREARS:
@@ -603,6 +609,32 @@ def closing_period(subscription: Subscription) -> Period:
             field="id",
         )
     return Period(subscription.ended_at, subscription.ended_at + CLOSING_SPAN)
+
+
+def _is_closing(subscription: Subscription, period: Period) -> bool:
+    ended = subscription.ended_at
+    return ended is not None and period.start == ended and period.duration == CLOSING_SPAN
+
+
+def invoice_period(built: BuiltInvoice) -> Period:
+    """The service period the invoice of ``built`` shows (``Invoice.period_*``, the PDF's service period).
+
+    It is the billing period, except for a closing period (``closing_period``), whose one microsecond
+    only keys the ``BilledPeriod`` row: its invoice shows the span its lines and its usage window cover,
+    e.g. the usage from the last invoice's usage end to the end and the credit from the end to where the
+    interrupted period would have ended. Should nothing have a period (only one-off charges), the closing
+    period stays, which reads as the day the subscription ended."""
+    period = built.period
+    if not _is_closing(built.subscription, period):
+        return period
+    spans = [line.period for line in built.lines if line.period is not None]
+    if built.usage_period is not None:
+        spans.append((built.usage_period.start, built.usage_period.end))
+    if not spans:
+        return period
+    start = min(span[0] for span in spans)
+    end = max(period.start, *(span[1] for span in spans))
+    return Period(start, end) if start < end else period
 
 
 def _caught_up(scope: Scope, subscription_id: str) -> Subscription:
@@ -615,13 +647,31 @@ def _caught_up(scope: Scope, subscription_id: str) -> Subscription:
     return subscriptions.get_subscription(scope, subscription_id, lock=True)
 
 
+def _preview_period(subscription: Subscription) -> Period:
+    """The period the preview is for: the billing period; for an ended subscription billed in advance its
+    closing period while its closing invoice is still to be made (``NothingToInvoice`` once it is)."""
+    try:
+        return billing_period(subscription)
+    except NothingToInvoice:
+        if subscription.ended_at is None:
+            raise
+    period = closing_period(subscription)
+    if _existing_draft(subscription, period) is not None:
+        raise NothingToInvoice(
+            f"subscription {subscription.public_id} ended and its closing invoice was made", field="id"
+        )
+    return period
+
+
 def preview_invoice(scope: Scope, subscription_id: str) -> BuiltInvoice:
-    """The invoice ``create_draft`` would make now, by the same code, without writing anything."""
+    """The invoice ``create_draft`` would make now, by the same code, without writing anything: for an
+    ended subscription its closing invoice, while that is still to be made. ``period`` is the period the
+    invoice would show (``invoice_period``)."""
     with transaction.atomic():
         subscription = _caught_up(scope, subscription_id)
-        built = build_invoice(scope, subscription, billing_period(subscription), at=clock.now())
+        built = build_invoice(scope, subscription, _preview_period(subscription), at=clock.now())
         transaction.set_rollback(True)
-    return built
+    return replace(built, period=invoice_period(built))
 
 
 # --- storing -----------------------------------------------------------------------------------------
@@ -862,7 +912,8 @@ def billed_period(
 def create_draft(scope: Scope, subscription_id: str, period: Period | None = None) -> Drafted:
     """Store the draft invoice of ``period`` (default: ``billing_period`` as of now) and mark the
     pending charges it bills as invoiced. A second call for the same period changes nothing and returns
-    the invoice made first (the unique constraint decides, also between concurrent callers)."""
+    the invoice made first (the unique constraint decides, also between concurrent callers). The invoice
+    shows ``invoice_period``; its ``BilledPeriod`` row keeps ``period``."""
     try:
         with transaction.atomic():
             subscription = _caught_up(scope, subscription_id)
@@ -882,6 +933,7 @@ def create_draft(scope: Scope, subscription_id: str, period: Period | None = Non
                 if built.usage_period
                 else (period.start, period.start)
             )
+            shown = invoice_period(built)
             invoice = _store(
                 scope,
                 built.composed,
@@ -889,7 +941,7 @@ def create_draft(scope: Scope, subscription_id: str, period: Period | None = Non
                 subscription=subscription,
                 kind=DocumentKind.INVOICE,
                 status=InvoiceStatus.DRAFT,
-                period=(period.start, period.end),
+                period=(shown.start, shown.end),
                 usage=usage,
             )
             _bill_period(invoice, subscription, period, usage)

@@ -3,7 +3,8 @@
 Which subscriptions are due. Billing keeps its own ``BillingSchedule`` row per subscription
 (``next_billing_at``, indexed); subscriptions know nothing of billing. A subscription is due when
 
-- its schedule's ``next_billing_at`` has passed (the next period begins or ends, or a retry after an error),
+- its schedule's ``next_billing_at`` has passed (the next period begins or ends, a retry after an error, or
+  a change through a call, which moves it to the change's time: ``receivers``),
 - it has no schedule yet (new since the last run), or
 - its lifecycle fell due (``Subscription.next_event_at`` passed: a trial ended, a pause or a change took
   effect) after the run last looked at it.
@@ -12,9 +13,10 @@ After billing a subscription the run sets ``next_billing_at`` to the earlier of 
 and the end of its current period. Each query is indexed, so an idle run reads nothing but due rows.
 
 Exactly once. Subscriptions are taken in batches by primary key, in one transaction per batch
-(on PostgreSQL locked with ``FOR UPDATE SKIP LOCKED``, so any number of workers share the work); each
-subscription is billed in its own savepoint: an error rolls back only that subscription's work and is
-recorded as a ``BillingError``. The unique ``BilledPeriod`` row per (subscription, period, kind) and
+(on PostgreSQL locked with ``FOR UPDATE SKIP LOCKED``, so any number of workers share the work). The
+batched path (``batch``) bills what it can of a batch in one savepoint; every other subscription is billed
+in its own savepoint: an error rolls back only that subscription's work and is recorded as a
+``BillingError``. The unique ``BilledPeriod`` row per (subscription, period, kind) and
 ``NothingToInvoice`` make a repeated run a no-op; a crash loses the open batch whole, never half of it.
 
 Consolidated invoicing. Tenants with ``BillingSettings.consolidate_invoices`` are billed by customer
@@ -40,7 +42,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import F, QuerySet
+from django.db.models import F, Q, QuerySet
 
 from turnus.apps.billing import batch as batch_path
 from turnus.apps.billing import services
@@ -195,9 +197,14 @@ def _due_periods(subscription: Subscription, now: datetime) -> list[Period]:
     recurring = SubscriptionCharge.objects.filter(subscription=subscription, kind=ItemKind.RECURRING).exclude(
         pk__in=invoiced
     )
-    recurring = (
-        recurring.filter(period_end__lte=now) if in_arrears else recurring.filter(period_start__lte=now)
-    )
+    if in_arrears:
+        # A period is billed once it is over: at its end, or when the subscription ended inside it.
+        over = Q(period_end__lte=now)
+        if subscription.ended_at is not None and subscription.ended_at <= now:
+            over |= Q(period_start__lt=subscription.ended_at)
+        recurring = recurring.filter(over)
+    else:
+        recurring = recurring.filter(period_start__lte=now)
     periods = {Period(start, end) for start, end in recurring.values_list("period_start", "period_end")}
     with suppress(services.NothingToInvoice):
         periods.add(services.billing_period(subscription))

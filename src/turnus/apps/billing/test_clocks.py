@@ -15,6 +15,9 @@ period that fell due, since a run invoices all due periods of a subscription at 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -180,8 +183,37 @@ def _earliest_due(test_clock: TestClock, after: datetime | None, grace: timedelt
     return min(moments, default=None)
 
 
+#: Set while a test clock's billing run is under way: the changes it makes bill nothing more by themselves.
+_in_clock_run: ContextVar[bool] = ContextVar("turnus_test_clock_run", default=False)
+
+
+def in_clock_run() -> bool:
+    return _in_clock_run.get()
+
+
+@contextmanager
+def _clock_run() -> Iterator[None]:
+    token = _in_clock_run.set(True)
+    try:
+        yield
+    finally:
+        _in_clock_run.reset(token)
+
+
+def bill_now(test_clock_id: int) -> None:
+    """Run the billing run of a test clock's customers at the clock's time, with its row locked: what a
+    change made through a call made due (a new subscription's first invoice, a cancellation's closing
+    invoice) is billed at once, as it would be by the next regular run for a customer on no clock."""
+    with transaction.atomic():
+        found = TestClock.objects.select_for_update().filter(pk=test_clock_id).first()
+        if found is not None:
+            with _clock_run():
+                run_sweep(found.frozen_time, test_clock=found)
+
+
 def _run(test_clock: TestClock, at: datetime, summary: AdvanceSummary) -> None:
-    swept = run_sweep(at, test_clock=test_clock)
+    with _clock_run():
+        swept = run_sweep(at, test_clock=test_clock)
     summary.billing_runs += 1
     summary.invoices_created += swept.invoices_created
     summary.finalized += swept.finalized

@@ -13,6 +13,7 @@ from django.db import transaction
 from turnus.apps.catalog import services as catalog
 from turnus.apps.customers import services as customers
 from turnus.apps.subscriptions import services as subscriptions
+from turnus.apps.tenants import logos
 from turnus.apps.tenants import services as tenants
 from turnus.apps.tenants.models import ApiKey, Tenant
 from turnus.core.scope import Actor, ActorKind, Scope
@@ -36,7 +37,20 @@ TENANT = {
     "bic": "COBADEFFXXX",
     "sepa_creditor_id": "DE98ZZZ09999999999",
     "email": "billing@demo.example",
+    "phone": "+49 30 1234567-0",
+    "contact_name": "Petra Schneider",
 }
+#: The Leitweg-ID of the demo's public buyer, who gets its invoices as XRechnung.
+LEITWEG_ID = "05999000-DEMO-77"
+#: The demo merchant's logo, drawn here: a turning ring and the name.
+LOGO = (
+    b'<svg xmlns="http://www.w3.org/2000/svg" width="240" height="60" viewBox="0 0 240 60">'
+    b'<circle cx="30" cy="30" r="22" fill="none" stroke="#0b6e4f" stroke-width="8" stroke-dasharray="52 17"/>'
+    b'<circle cx="30" cy="30" r="7" fill="#f2a541"/>'
+    b'<text x="64" y="39" font-family="Liberation Sans, DejaVu Sans, sans-serif" font-size="26" '
+    b'font-weight="bold" fill="#0b6e4f">Turnus Demo</text>'
+    b"</svg>"
+)
 
 
 def _charge(
@@ -219,6 +233,24 @@ def _catalogue(scope: Scope) -> None:
         },
     )
 
+    town = customers.create_customer(
+        scope,
+        {
+            "name": "Jonas Weber",
+            "company": "Stadtverwaltung Musterstadt",
+            "email": "rechnungseingang@musterstadt.example",
+            "address_line1": "Rathausplatz 1",
+            "postal_code": "59999",
+            "city": "Musterstadt",
+            "country": "DE",
+            "locale": "de",
+            "einvoice_format": "xrechnung",
+            "buyer_reference": LEITWEG_ID,
+            "electronic_address": f"0204:{LEITWEG_ID}",
+            "external_id": "shop-1004",
+        },
+    )
+
     subscriptions.create_subscription(scope, customer=erika.public_id, plan=starter.public_id)
     subscriptions.create_subscription(
         scope, customer=acme.public_id, plan=business.public_id, quantity=5, coupon="WELCOME10"
@@ -227,6 +259,7 @@ def _catalogue(scope: Scope) -> None:
         scope, customer=alpen.public_id, plan=yearly.public_id, quantity=2
     )
     subscriptions.cancel_subscription(scope, yearly_sub.public_id, mode="contract_end")
+    subscriptions.create_subscription(scope, customer=town.public_id, plan=business.public_id, quantity=8)
 
 
 def _admin_user(password: str) -> str | None:
@@ -251,6 +284,7 @@ def load_demo() -> DemoAccess:
     created = tenant is None
     if tenant is None:
         tenant = tenants.create_tenant(dict(TENANT), actor=ACTOR)
+        logos.set_logo(tenant, LOGO, actor=ACTOR)
         _catalogue(Scope(tenant.pk, False, ACTOR))
     stored = path.read_text().split() if path.exists() else []
     key = stored[0] if stored else ""

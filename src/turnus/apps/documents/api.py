@@ -98,7 +98,8 @@ def retrieve_credit_note_xml(request: HttpRequest, id: str) -> HttpResponse:
 _SEND = (
     "E-mail the {noun} to its customer now (or to `to`), with its PDF (ZUGFeRD / Factur-X) and, where "
     "rendered, its XRechnung XML attached. Answers the new delivery: `pending` until the job queue has "
-    "sent it (usually within seconds), `sent` once sent; failed attempts are retried with back-off. "
+    "sent it (usually within seconds), `sent` once sent; temporary failures are retried with back-off, "
+    "a permanent refusal by the mail server fails it at once. "
     "409 while the {noun} is a draft or void, or its documents are not rendered yet."
 )
 

@@ -4,7 +4,7 @@
 terms Turnus has and returns the XML as bytes: the same invoice gives the same bytes. Two profiles:
 
 * ``"en16931"``: the Factur-X / ZUGFeRD 2.x EN 16931 (COMFORT) profile, guideline
-  ``urn:cen.eu:en16931:2017``; the XML that ``facturx.embed`` puts into the PDF/A-3.
+  ``urn:cen.eu:en16931:2017``; the XML that ``facturx`` puts into the PDF/A-3.
 * ``"xrechnung"``: XRechnung 3.0 in CII syntax (guideline
   ``urn:cen.eu:en16931:2017#compliant#urn:xeinkauf.de:kosit:xrechnung_3.0``). XRechnung additionally needs
   the buyer reference (BT-10, the Leitweg-ID for public buyers), the buyer's and seller's electronic
@@ -124,6 +124,10 @@ def _text(copy: dict[str, Any], key: str) -> str:
     return str(value).strip() if value else ""
 
 
+def _pk(row: Any) -> int:
+    return int(row.pk)
+
+
 # --- the document -------------------------------------------------------------------------------------
 
 
@@ -156,9 +160,10 @@ class _Builder:
             if electronic_address is not None
             else _text(self.recipient, "electronic_address") or _text(self.recipient, "email")
         ).strip()
-        self.lines: list[InvoiceLine] = list(invoice.lines.order_by("position"))
-        self.breakdown: list[InvoiceVatBreakdown] = list(invoice.vat_breakdown.order_by("id"))
-        self.allowances: list[InvoiceAllowance] = list(invoice.allowances.order_by("id"))
+        # Sorted here rather than by the database: ``all()`` uses what ``pdf.load`` prefetched.
+        self.lines: list[InvoiceLine] = sorted(invoice.lines.all(), key=lambda line: line.position)
+        self.breakdown: list[InvoiceVatBreakdown] = sorted(invoice.vat_breakdown.all(), key=_pk)
+        self.allowances: list[InvoiceAllowance] = sorted(invoice.allowances.all(), key=_pk)
         categories = {line.vat_category for line in self.lines} | {g.category for g in self.breakdown}
         #: BR-O-02: a "not subject to VAT" invoice names neither party's VAT id.
         self.without_vat_ids = "O" in categories

@@ -8,9 +8,13 @@ Each ``Delivery`` is one message and the attempts to send it:
 
 An attempt first claims the delivery with one conditional UPDATE (``pending`` and due, ``next_attempt_at``
 moved a lease ahead), so a second worker or a job run twice never sends it again; then it sends outside
-any lock and records the outcome. A failed attempt is retried after ``BACKOFF`` (1 min, 5 min, 30 min,
-2 h, 12 h) by the periodic ``documents.send_due_deliveries``; after the last it is ``failed``. A customer
-without an e-mail address gets a ``skipped`` delivery with the reason.
+any lock and records the outcome. A temporary failure (a 4xx reply, no connection, a timeout) is retried
+after ``BACKOFF`` (1 min, 5 min, 30 min, 2 h, 12 h) by the periodic ``documents.send_due_deliveries``;
+after the last it is ``failed``. A permanent refusal of the recipient or of the message (a 5xx reply to
+RCPT or DATA) fails the delivery at once with the server's reply: sending it again would be refused again.
+A refused sender or login is the mail setup's fault, not the message's: it is retried, so that fixing the
+setup delivers what waits. A customer without an e-mail address gets a ``skipped`` delivery with the
+reason.
 
 The message is written in the invoice's language (German or English templates under
 ``documents/email/<language>/``), From ``settings.TURNUS_EMAIL_FROM`` (else the tenant's e-mail, else
@@ -21,6 +25,7 @@ The message is written in the invoice's language (German or English templates un
 from __future__ import annotations
 
 import logging
+import smtplib
 from datetime import datetime, timedelta
 from decimal import Decimal
 from email.utils import formataddr
@@ -268,6 +273,34 @@ def _finish(delivery: Delivery, action: str, **changes: Any) -> Delivery:
     return delivery
 
 
+def _reply(code: int, text: bytes | str) -> str:
+    """An SMTP reply as the server wrote it, on one line: ``550 5.1.1 User unknown``."""
+    decoded = text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text)
+    return " ".join([str(code), *decoded.split()])
+
+
+def _is_permanent(code: int) -> bool:
+    return 500 <= code <= 599
+
+
+def permanent_refusal(error: Exception) -> str | None:
+    """The server's reply, and what it refused, when it refused the message for good (a 5xx reply to every
+    recipient or to the message itself); ``None`` for anything worth retrying."""
+    if isinstance(error, smtplib.SMTPRecipientsRefused):
+        replies = list(error.recipients.items())
+        if not replies or not all(_is_permanent(code) for _, (code, _text) in replies):
+            return None
+        return "; ".join(
+            f"{_reply(code, text)} (the mail server refused the recipient {address} permanently)"
+            for address, (code, text) in replies
+        )
+    if isinstance(error, smtplib.SMTPDataError) and _is_permanent(error.smtp_code):
+        return (
+            f"{_reply(error.smtp_code, error.smtp_error)} (the mail server refused the message permanently)"
+        )
+    return None
+
+
 def send(public_id: str) -> Delivery:
     """One attempt at the delivery ``public_id`` if it is pending and due; the delivery as it is after."""
     now = clock.now()
@@ -285,9 +318,10 @@ def send(public_id: str) -> Delivery:
         email = message(delivery, invoice)
         email.send(fail_silently=False)
     except Exception as error:
-        reason = f"{type(error).__name__}: {error}"[:MAX_ERROR_LENGTH]
+        refusal = permanent_refusal(error)
+        reason = (refusal or f"{type(error).__name__}: {error}")[:MAX_ERROR_LENGTH]
         logger.warning("could not e-mail %s to %s: %s", invoice, delivery.recipient, reason)
-        if delivery.attempts >= MAX_ATTEMPTS:
+        if refusal is not None or delivery.attempts >= MAX_ATTEMPTS:
             return _finish(
                 delivery, "delivery.failed", status=DeliveryStatus.FAILED, last_error=reason,
                 next_attempt_at=None,

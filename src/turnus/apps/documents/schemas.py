@@ -39,7 +39,10 @@ class DeliveryOut(Schema):
     created_at: datetime
     invoice: str = Field(description="The invoice or credit note sent.")
     kind: str = Field(description="`auto` (sent once when it was issued) or `manual` (a resend).")
-    status: str = Field(description="`pending`, `sent`, `failed` (after the last retry) or `skipped`.")
+    status: str = Field(
+        description="`pending`, `sent`, `failed` (after the last retry, or at once when the mail server "
+        "refuses the recipient or the message permanently) or `skipped`."
+    )
     recipient: str
     attempts: int
     last_error: str | None = Field(description="Why the last attempt failed, or why it was skipped.")

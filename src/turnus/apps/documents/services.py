@@ -4,8 +4,9 @@
 
 1. ``pdf``: the page as PDF/A-3b (``documents.pdf``), always;
 2. ``cii_xml``: the EN 16931 CII XML, when ``documents.cii`` provides ``invoice_xml(invoice) -> bytes``;
-3. ``facturx_pdf``: the stored PDF with that XML embedded, when ``documents.facturx`` provides
-   ``embed(pdf_bytes, xml_bytes) -> bytes``;
+3. ``facturx_pdf``: the PDF with that XML embedded (``documents.facturx``). Made together with the PDF
+   from one layout (``pdf.render_invoice_pdfs``); where the PDF was stored before, the XML is embedded
+   into the stored bytes (``facturx.embed``);
 4. ``xrechnung_xml``: the XRechnung 3.0 CII XML, when the invoice's recipient copy asks for it
    (``einvoice_format`` "xrechnung", the customer's setting when the draft was made).
 
@@ -27,7 +28,7 @@ from django.db import IntegrityError, transaction
 
 from turnus.apps.billing import services as billing
 from turnus.apps.billing.models import DocumentKind, Invoice
-from turnus.apps.documents import pdf, storage
+from turnus.apps.documents import facturx, pdf, storage
 from turnus.apps.documents.models import MEDIA_TYPES, Document, DocumentFormat
 from turnus.core import clock
 from turnus.core.audit import record
@@ -113,24 +114,37 @@ def render_documents(invoice_id: str) -> list[Document]:
         return []
     stored = {DocumentFormat(document.format): document for document in invoice.documents.all()}
     made: list[Document] = []
-    page: bytes | None = None
+    invoice_xml = _optional("cii", "invoice_xml")
+    xml: bytes | None = None
+    if invoice_xml is not None and not {DocumentFormat.CII_XML, DocumentFormat.FACTURX_PDF} <= stored.keys():
+        try:
+            xml = (
+                content(stored[DocumentFormat.CII_XML])
+                if DocumentFormat.CII_XML in stored
+                else invoice_xml(invoice)
+            )
+        except Exception:
+            # The page does not need the XML: it is kept all the same, then the error propagates.
+            if DocumentFormat.PDF not in stored:
+                _store(invoice, DocumentFormat.PDF, pdf.render_invoice_pdf(invoice))
+            raise
+    hybrid: bytes | None = None
     if DocumentFormat.PDF not in stored:
-        page = pdf.render_invoice_pdf(invoice)
+        if xml is not None and DocumentFormat.FACTURX_PDF not in stored:  # one layout for both PDFs
+            page, hybrid = pdf.render_invoice_pdfs(invoice, xml)
+        else:
+            page = pdf.render_invoice_pdf(invoice)
         stored[DocumentFormat.PDF] = _store(invoice, DocumentFormat.PDF, page)
         made.append(stored[DocumentFormat.PDF])
-    invoice_xml = _optional("cii", "invoice_xml")
     if invoice_xml is None:
         return made
-    xml: bytes | None = None
-    if DocumentFormat.CII_XML not in stored:
-        xml = invoice_xml(invoice)
+    if xml is not None and DocumentFormat.CII_XML not in stored:
         stored[DocumentFormat.CII_XML] = _store(invoice, DocumentFormat.CII_XML, xml)
         made.append(stored[DocumentFormat.CII_XML])
-    embed = _optional("facturx", "embed")
-    if embed is not None and DocumentFormat.FACTURX_PDF not in stored:
-        xml = xml if xml is not None else content(stored[DocumentFormat.CII_XML])
-        page = page if page is not None else content(stored[DocumentFormat.PDF])
-        made.append(_store(invoice, DocumentFormat.FACTURX_PDF, embed(page, xml)))
+    if xml is not None and DocumentFormat.FACTURX_PDF not in stored:
+        if hybrid is None:  # the PDF was stored before: the XML goes into those very bytes
+            hybrid = facturx.embed(content(stored[DocumentFormat.PDF]), xml)
+        made.append(_store(invoice, DocumentFormat.FACTURX_PDF, hybrid))
     if wants_xrechnung(invoice) and DocumentFormat.XRECHNUNG_XML not in stored:
         xrechnung = _xrechnung(invoice, invoice_xml)
         if xrechnung is not None:

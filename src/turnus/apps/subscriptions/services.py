@@ -20,6 +20,7 @@ from turnus.apps.subscriptions.models import (
     SubscriptionAddOn,
     SubscriptionCharge,
 )
+from turnus.apps.subscriptions.signals import subscription_changed
 from turnus.core import clock
 from turnus.core.audit import Change, record, record_many
 from turnus.core.errors import Conflict, NotFound, ValidationFailed
@@ -122,8 +123,14 @@ def _store_items(scope: Scope, subscription: Subscription, items: Iterable[lifec
 def charge_rows(
     scope: Scope, subscription: Subscription, items: Iterable[lifecycle.LifecycleItem]
 ) -> list[SubscriptionCharge]:
-    """The pending charges the lifecycle ``items`` make (not saved)."""
+    """The pending charges the lifecycle ``items`` make (not saved).
+
+    An item of 0.00 is a mark (a paid period's recurring fee, the credit of a period cut short) for the
+    fees billed with the recurring fee; it is kept only if the subscription has such fees, so a plan
+    without a base fee, components and add-ons stores nothing and bills as before (its usage, if any)."""
     now = clock.now()
+    items = tuple(items)
+    marked = _marking_versions(subscription, {item.plan_id for item in items if item.amount.is_zero()})
     return [
         SubscriptionCharge(
             public_id=new_id("sch", at=now),
@@ -141,7 +148,33 @@ def charge_rows(
             created_at=now,
         )
         for item in items
+        if item.plan_id in marked or not item.amount.is_zero()
     ]
+
+
+def _marking_versions(subscription: Subscription, versions: set[str]) -> set[str]:
+    """Those of the plan ``versions`` for which the subscription has fees billed with the recurring fee
+    (the version's quantity charges, or add-ons): its 0.00 lifecycle items mark periods for them."""
+    if not versions:
+        return set()
+    found = {subscription.plan_version.public_id: subscription.plan_version}
+    missing = versions - set(found)
+    if missing:
+        found.update(
+            {version.public_id: version for version in PlanVersion.objects.filter(public_id__in=missing)}
+        )
+    marked = {
+        public_id
+        for public_id in versions
+        if public_id in found
+        and any(charge.kind == ChargeKind.QUANTITY for charge in found[public_id].charges_with_metrics())
+    }
+    if (
+        marked != versions
+        and SubscriptionAddOn.objects.filter(subscription=subscription, quantity__gt=0).exists()
+    ):
+        return set(versions)
+    return marked
 
 
 def _record_transition(
@@ -234,6 +267,7 @@ def create_subscription(
         )
     _store_items(scope, subscription, transition.items)
     _record_transition(scope, subscription, transition, None)
+    subscription_changed.send(Subscription, subscription=subscription, at=now)
     return subscription
 
 
@@ -319,6 +353,7 @@ def _apply(
         subscription.save()
         _store_items(scope, subscription, transition.items)
         _record_transition(scope, subscription, transition, before)
+        subscription_changed.send(Subscription, subscription=subscription, at=now)
     return Outcome(
         subscription,
         transition,
@@ -449,13 +484,16 @@ def _component_change(
     items: tuple[LifecycleItem, ...] = ()
     if before.status is SubscriptionStatus.ACTIVE and after.status is SubscriptionStatus.ACTIVE:
         language = subscription.customer.locale
+        # A change to a new billing cycle begins a new period, which its component fees (prorated from
+        # now) pay for, however they compare with the old period's.
+        restarted = after.current_period != before.current_period
         for code in dict.fromkeys([*old_charges, *new_charges]):
             charge = new_charges.get(code) or old_charges[code]
             old_quantity = quantities.get(code, Decimal(0)) if code in old_charges else Decimal(0)
             new_quantity = new_quantities.get(code, Decimal(0))
             old_amount = _amount(old_charges.get(code), old_quantity, currency)
             new_amount = _amount(new_charges.get(code), new_quantity, currency)
-            if old_amount.amount == new_amount.amount:
+            if old_amount.amount == new_amount.amount and not restarted:
                 continue
             description = f"{charge.name(language) or code} {int(old_quantity)} → {int(new_quantity)}"[:200]
             credit_unused = not new_amount < old_amount or old_version.credit_unused_on_downgrade

@@ -11,9 +11,11 @@ from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest
+from django.template.defaultfilters import filesizeformat
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from turnus.apps.tenants import services
+from turnus.apps.tenants import logos, services
 from turnus.apps.tenants.models import ApiKey, StaffMembership, Tenant
 from turnus.core.audit import record
 from turnus.core.errors import TurnusError
@@ -58,9 +60,35 @@ class ReadOnlyAdmin(TenantScopedAdmin):
 
 
 class TenantForm(forms.ModelForm):  # type: ignore[type-arg]
+    logo_upload = forms.FileField(
+        label=_("new logo"),
+        required=False,
+        help_text=_("PNG, JPEG or SVG, at most 512 KB; printed at the top of invoices rendered from now on."),
+    )
+    remove_logo = forms.BooleanField(label=_("remove the logo"), required=False)
+
     class Meta:
         model = Tenant
         fields = services.TENANT_FIELDS
+
+    def clean_logo_upload(self) -> bytes | None:
+        upload = self.cleaned_data.get("logo_upload")
+        if not upload:
+            return None
+        if upload.size is not None and upload.size > logos.MAX_BYTES:
+            raise forms.ValidationError(_("The logo may have at most 512 KB."))
+        content = bytes(upload.read())
+        try:
+            logos.check(content)
+        except TurnusError as error:
+            raise forms.ValidationError(error.message) from None
+        return content
+
+    def clean(self) -> dict[str, Any]:
+        cleaned: dict[str, Any] = super().clean() or {}
+        if cleaned.get("logo_upload") and cleaned.get("remove_logo"):
+            raise forms.ValidationError(_("Upload a new logo or remove the logo, not both."))
+        return cleaned
 
 
 @admin.register(Tenant)
@@ -70,9 +98,22 @@ class TenantAdmin(TenantScopedAdmin):
     list_display = ("legal_name", "public_id", "country", "default_currency", "timezone", "created_at")
     search_fields = ("legal_name", "slug", "public_id", "vat_id")
     list_filter = ("country", "default_currency")
+    readonly_fields = ("current_logo",)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return bool(request.user.is_superuser)
+
+    @admin.display(description=_("logo"))
+    def current_logo(self, obj: Tenant) -> str:
+        logo = logos.logo_of(obj.pk) if obj.pk else None
+        if logo is None:
+            return "–"
+        return format_html(
+            '<img src="{}" alt="" style="max-height: 60px; max-width: 240px"><br>{} · {}',
+            logos.as_data_uri(logo),
+            logo.get_content_type_display(),
+            filesizeformat(logo.size),
+        )
 
     def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
@@ -85,6 +126,10 @@ class TenantAdmin(TenantScopedAdmin):
                 saved = services.update_tenant(fresh, data, actor=actor_of(request))
             else:
                 saved = services.create_tenant(data, actor=actor_of(request))
+            if form.cleaned_data.get("logo_upload"):
+                logos.set_logo(saved, form.cleaned_data["logo_upload"], actor=actor_of(request))
+            elif form.cleaned_data.get("remove_logo") and logos.logo_of(saved.pk) is not None:
+                logos.remove_logo(saved, actor=actor_of(request))
         except TurnusError as error:
             self.message_user(request, error.message, level=messages.ERROR)
             raise

@@ -61,6 +61,43 @@ class Tenant(models.Model):
         return self.legal_name
 
 
+class TenantLogo(models.Model):
+    """The logo printed at the top of the tenant's invoices: a PNG, JPEG or SVG image, checked when set.
+
+    It lives in its own row so that loading a tenant (as most requests do) never loads the image.
+    """
+
+    class ContentType(models.TextChoices):
+        PNG = "image/png", "PNG"
+        JPEG = "image/jpeg", "JPEG"
+        SVG = "image/svg+xml", "SVG"
+
+    tenant = models.OneToOneField(
+        Tenant, on_delete=models.CASCADE, primary_key=True, related_name="logo", verbose_name=_("tenant")
+    )
+    content_type = models.CharField(_("image type"), max_length=20, choices=ContentType.choices)
+    content = models.BinaryField(_("image"))
+    sha256 = models.CharField(max_length=64)
+    updated_at = models.DateTimeField(_("updated at"))
+
+    class Meta:
+        verbose_name = _("logo")
+        verbose_name_plural = _("logos")
+        constraints = (
+            models.CheckConstraint(
+                condition=Q(content_type__in=("image/png", "image/jpeg", "image/svg+xml")),
+                name="tenant_logo_content_type_valid",
+            ),
+        )
+
+    def __str__(self) -> str:
+        return f"{self.tenant_id}: {self.content_type}"
+
+    @property
+    def size(self) -> int:
+        return len(self.content)
+
+
 class ApiKey(models.Model):
     class Kind(models.TextChoices):
         SECRET = "secret", _("secret")
