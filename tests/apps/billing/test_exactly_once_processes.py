@@ -47,8 +47,10 @@ BERLIN = ZoneInfo("Europe/Berlin")
 PERIODS = 3
 #: Subscriptions for the two-worker run (three batches of the sweep: one each at the start, one contended)
 #: and for the run that is killed (two batches: killed in the second, once the first is committed).
-WORKERS_SUBSCRIPTIONS = 3 * sweep.BATCH
-KILL_SUBSCRIPTIONS = 2 * sweep.BATCH
+#: The processes bill in batches of this many subscriptions (``turnus bill --batch``).
+BATCH = 50
+WORKERS_SUBSCRIPTIONS = 3 * BATCH
+KILL_SUBSCRIPTIONS = 2 * BATCH
 #: Seconds a process may take before the test gives up on it (generous: a loaded machine is slow).
 TIMEOUT = 300
 APP_PREFIX = "turnus-exactly-once"
@@ -176,7 +178,9 @@ def _start(directory: Path, name: str, *command: str) -> Run:
 
 def _bill(directory: Path, name: str, prepared: Prepared, *, tenant: bool = True) -> Run:
     only = ["--tenant", prepared.tenant.slug] if tenant else []
-    return _start(directory, name, "bill", *only, "--until", prepared.until.isoformat())
+    return _start(
+        directory, name, "bill", *only, "--until", prepared.until.isoformat(), "--batch", str(BATCH)
+    )
 
 
 def _summary(output: str) -> tuple[int, int, int]:
@@ -344,7 +348,7 @@ def test_a_bill_process_killed_mid_run_leaves_no_partial_invoice_and_a_rerun_bil
     for attempt, count in enumerate((KILL_SUBSCRIPTIONS, 3 * KILL_SUBSCRIPTIONS)):
         prepared = _prepare(count)
         victim = _bill(tmp_path, f"victim{attempt}", prepared)
-        committed = _kill_mid_batch(victim, prepared.tenant, sweep.BATCH * PERIODS)
+        committed = _kill_mid_batch(victim, prepared.tenant, BATCH * PERIODS)
         if committed is not None:
             break
         assert _summary(victim.finish())[0] == len(prepared.due)
@@ -353,12 +357,12 @@ def test_a_bill_process_killed_mid_run_leaves_no_partial_invoice_and_a_rerun_bil
     # PostgreSQL rolls back the dead process's open batch when it notices the connection is gone.
     _wait_until(lambda: not _sessions(victim), "the killed process's database session has ended", [])
     invoices = _assert_whole(prepared.tenant)
-    assert sweep.BATCH * PERIODS <= len(invoices) < len(prepared.due)
+    assert BATCH * PERIODS <= len(invoices) < len(prepared.due)
     # A subscription's due periods are billed together or not at all, and its schedule with them; the
     # batches are taken in key order and committed whole: the billed ones are the first whole batches.
     per_subscription = Counter(invoice.subscription.public_id for invoice in invoices if invoice.subscription)
     assert set(per_subscription.values()) == {PERIODS}
-    assert len(per_subscription) % sweep.BATCH == 0
+    assert len(per_subscription) % BATCH == 0
     assert set(per_subscription) == set(prepared.subscriptions[: len(per_subscription)])
     scheduled = BillingSchedule.objects.filter(subscription__tenant=prepared.tenant)
     assert set(scheduled.values_list("subscription__public_id", flat=True)) == set(per_subscription)

@@ -261,3 +261,15 @@ def test_two_concurrent_runs_never_bill_a_period_twice_and_numbers_have_no_gaps(
     assert sum(summary.invoices_created for summary in summaries) == 12
     assert all(_invoices_of(sub).count() == 1 for sub in subscribed)
     assert _numbers() == [f"RE-2026-{seq:06}" for seq in range(1, 13)]
+
+
+@pytest.mark.django_db
+def test_bill_takes_a_batch_size_and_refuses_one_below_one(scope, clock):
+    from django.core.management.base import CommandError
+
+    _subscriptions(scope, 3)
+    with pytest.raises(CommandError, match="--batch"):
+        call_command("bill", "--batch", "0", stdout=StringIO())
+    out = StringIO()
+    call_command("bill", "--batch", "2", stdout=out)
+    assert Invoice.objects.filter(kind="invoice").count() == 3

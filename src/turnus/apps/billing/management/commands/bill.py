@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from turnus.apps.billing.sweep import SweepSummary, count_due, run_sweep
+from turnus.apps.billing.sweep import BATCH, SweepSummary, count_due, run_sweep
 from turnus.apps.tenants.models import Tenant
 from turnus.core import clock
 from turnus.engine.money import Money
@@ -35,6 +35,12 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--tenant", help="the tenant's slug (default: every tenant)")
         parser.add_argument("--until", help="bill as of this instant, e.g. 2026-05-01T00:00:00+02:00")
+        parser.add_argument(
+            "--batch",
+            type=int,
+            default=BATCH,
+            help=f"subscriptions per transaction (default {BATCH}; smaller batches hold their locks shorter)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         tenant = None
@@ -47,7 +53,9 @@ class Command(BaseCommand):
             raise CommandError("--until must not lie in the past")
         self.stdout.write(f"Billing as of {now.isoformat()} for {tenant.slug if tenant else 'every tenant'}")
         self._total = count_due(now, tenant=tenant)
-        summary = run_sweep(now, tenant=tenant, progress=self._progress)
+        if options["batch"] < 1:
+            raise CommandError("--batch must be at least 1")
+        summary = run_sweep(now, tenant=tenant, progress=self._progress, batch=options["batch"])
         self.stdout.write("")
         self._summary(summary)
 
