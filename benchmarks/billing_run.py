@@ -5,10 +5,11 @@ with a base fee and two metered charges), and per kind of subscription a few cus
 through the real services. They are created on 1 January (Berlin), January is invoiced by a real sweep,
 and a tenth upgrade to the dearer plan on 15 January (proration credit and charge). The rest are cloned
 from those service-made ones in bulk: every row the services stored (customer, subscription, pending
-charges, the January invoice with its lines, VAT breakdown and invoiced charges, billing schedule, usage
-watermark, audit and outbox events) is copied with fresh ids and the next invoice numbers. A clone is
-compared with a service-made subscription of its kind before and after the run. Usage goes through the
-metering service's batch ingestion: ``--events-per-charge`` events per metered charge in January.
+charges, the January invoice with its lines, VAT breakdown, invoiced charges and billed periods, billing
+schedule, usage watermark, audit and outbox events) is copied with fresh ids and the next invoice numbers.
+A clone is compared with a service-made subscription of its kind before and after the run. Usage goes
+through the metering service's batch ingestion: ``--events-per-charge`` events per metered charge in
+January.
 
 Mix: 60 % flat monthly, 30 % metered (two metered charges), 10 % with a mid-period change.
 
@@ -207,6 +208,7 @@ class Bundle:
 
     def __init__(self, public_id: str) -> None:
         from turnus.apps.billing.models import (
+            BilledPeriod,
             BillingSchedule,
             Invoice,
             InvoiceAllowance,
@@ -229,6 +231,7 @@ class Bundle:
             for model in (InvoiceLine, InvoiceVatBreakdown, InvoiceAllowance)
         ]
         self.invoiced = list(InvoicedCharge.objects.filter(invoice_id__in=invoices).order_by("pk"))
+        self.billed = list(BilledPeriod.objects.filter(invoice_id__in=invoices).order_by("pk"))
         self.schedules = list(BillingSchedule.objects.filter(subscription=self.subscription))
         self.watermarks = list(UsageWatermark.objects.filter(subscription=self.subscription))
         objects = [self.customer.public_id, public_id, *(invoice.public_id for invoice in self.invoices)]
@@ -264,6 +267,7 @@ def _copy(row: Any, swap: Any, **changes: Any) -> Any:
 def _clone(bundles: list[Bundle], first_number: int, template: str) -> int:
     """One copy of each bundle in ``bundles`` (in order); returns the next free invoice number."""
     from turnus.apps.billing.models import (
+        BilledPeriod,
         BillingSchedule,
         Invoice,
         InvoiceAllowance,
@@ -346,6 +350,11 @@ def _clone(bundles: list[Bundle], first_number: int, template: str) -> int:
         )
         for index, (bundle, swap) in enumerate(zip(bundles, swaps, strict=True))
         for row in bundle.invoiced
+    )
+    BilledPeriod.objects.bulk_create(
+        _copy(row, swap, subscription_id=subscription.pk, invoice_id=invoice_pk[(index, row.invoice_id)])
+        for index, (bundle, swap, subscription) in enumerate(zip(bundles, swaps, subscriptions, strict=True))
+        for row in bundle.billed
     )
     for model, attribute in ((BillingSchedule, "schedules"), (UsageWatermark, "watermarks")):
         model.objects.bulk_create(
