@@ -497,6 +497,20 @@ def _worker(now: datetime, queue: Any) -> None:
 cpu_spent = [0.0]
 
 
+#: CPU seconds the whole machine (the database server included) spent in the last ``sweep``, if known.
+machine_spent: list[float | None] = [None]
+
+
+def _machine_cpu() -> float | None:
+    """Busy CPU seconds of the whole machine since boot (Linux ``/proc/stat``), or None elsewhere."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    except OSError:
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(value) for value in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
 def _children_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
@@ -508,11 +522,13 @@ def sweep(now: datetime, workers: int) -> tuple[float, tuple[int, int, int, int]
 
     from turnus.apps.billing.sweep import run_sweep
 
+    machine = _machine_cpu()
     if workers == 1:
         started, cpu = time.perf_counter(), time.process_time()
         summary = run_sweep(now)
         spent = time.perf_counter() - started
         cpu_spent[0] = time.process_time() - cpu
+        _machine_spent(machine)
         return spent, (
             summary.subscriptions,
             summary.invoices_created,
@@ -532,9 +548,15 @@ def sweep(now: datetime, workers: int) -> tuple[float, tuple[int, int, int, int]
         process.join()
     spent = time.perf_counter() - started
     cpu_spent[0] = _children_cpu() - cpu
+    _machine_spent(machine)
     assert all(process.exitcode == 0 for process in processes)
     totals = tuple(sum(column) for column in zip(*results, strict=True))
     return spent, (totals[0], totals[1], totals[2], totals[3])
+
+
+def _machine_spent(before: float | None) -> None:
+    after = _machine_cpu()
+    machine_spent[0] = None if before is None or after is None else after - before
 
 
 def _shape(sql: str) -> str:
@@ -675,6 +697,11 @@ def main() -> None:
         f"{errors} errors in {spent:.1f} s = {created / spent:,.0f} invoices/s "
         f"({cpu_spent[0]:.1f} CPU s in the sweep processes; load average {os.getloadavg()[0]:.1f})"
     )
+    if machine_spent[0] is not None:
+        print(
+            f"CPU of the whole machine during the sweep (database server included): {machine_spent[0]:.1f} s "
+            f"= {machine_spent[0] * 1000 / max(created, 1):.2f} ms per invoice"
+        )
     for kind in KINDS:
         _compare(made[kind][1], sample[kind], "after the run")
     idle, (_, again, _, idle_errors) = sweep(RUN_AT + timedelta(minutes=1), workers)

@@ -86,6 +86,47 @@ def test_interval_delta_defaults_to_one_interval() -> None:
     assert Interval(MONTH, 3).delta() == relativedelta(months=3)
 
 
+@given(
+    st.sampled_from(list(IntervalUnit)),
+    st.integers(1, 24),
+    st.integers(-400, 400),
+    st.dates(date(1900, 1, 1), date(2400, 12, 31)),
+)
+def test_interval_shift_moves_a_day_as_its_delta_does(
+    unit: IntervalUnit, count: int, n: int, day: date
+) -> None:
+    interval = Interval(unit, count)
+    try:
+        expected = day + interval.delta(n)
+    except (ValueError, OverflowError):
+        with pytest.raises((ValueError, OverflowError)):
+            interval.shift(day, n)
+    else:
+        assert interval.shift(day, n) == expected
+
+
+@pytest.mark.parametrize(
+    ("day", "unit", "n", "expected"),
+    [
+        (date(2024, 1, 31), MONTH, 1, date(2024, 2, 29)),
+        (date(2023, 1, 31), MONTH, 1, date(2023, 2, 28)),
+        (date(2024, 2, 29), YEAR, 1, date(2025, 2, 28)),
+        (date(2024, 2, 29), YEAR, 4, date(2028, 2, 29)),
+        (date(2024, 3, 31), MONTH, -1, date(2024, 2, 29)),
+        (date(2024, 12, 15), MONTH, 1, date(2025, 1, 15)),
+    ],
+)
+def test_interval_shift_clips_to_the_month_end(day: date, unit: IntervalUnit, n: int, expected: date) -> None:
+    assert Interval(unit).shift(day, n) == expected
+
+
+def test_interval_shift_past_the_calendar_is_an_error() -> None:
+    with pytest.raises(ValueError):
+        Interval(YEAR).shift(date(9999, 6, 1), 1)
+    with pytest.raises(OverflowError):
+        Interval(DAY).shift(date(9999, 12, 31), 1)
+
+
 def test_interval_accepts_its_unit_as_a_plain_string() -> None:
     assert Interval("week").unit is WEEK  # type: ignore[arg-type]
 
@@ -320,14 +361,14 @@ def test_period_at_far_in_the_future_matches_the_boundaries() -> None:
 
 def test_period_at_computes_its_index_without_walking_the_periods(monkeypatch: pytest.MonkeyPatch) -> None:
     cycle = BillingCycle(Interval(WEEK), date(2000, 1, 3), "UTC")
-    original = Interval.delta
+    original = Interval.shift
     calls: list[int] = []
 
-    def counting_delta(self: Interval, n: int = 1) -> relativedelta:
+    def counting_shift(self: Interval, day: date, n: int = 1) -> date:
         calls.append(n)
-        return original(self, n)
+        return original(self, day, n)
 
-    monkeypatch.setattr(Interval, "delta", counting_delta)
+    monkeypatch.setattr(Interval, "shift", counting_shift)
     period = cycle.period_at(utc(2199, 7, 1))
     assert period.contains(utc(2199, 7, 1))
     assert len(calls) <= 4

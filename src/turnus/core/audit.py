@@ -8,7 +8,7 @@ from typing import Any
 
 from turnus.core import clock
 from turnus.core.bulk import JsonText, insert_rows, json_text
-from turnus.core.ids import new_id
+from turnus.core.ids import new_id, new_ids
 from turnus.core.models import AuditEvent, OutboxEvent
 from turnus.core.scope import Scope
 
@@ -99,7 +99,7 @@ def record_many(scope: Scope, changes: Sequence[Change]) -> None:
 
     audit = [
         (
-            new_id("aud", at=now),
+            public_id,
             scope.tenant_id,
             scope.livemode,
             actor,
@@ -112,11 +112,11 @@ def record_many(scope: Scope, changes: Sequence[Change]) -> None:
             now,
             occurred,
         )
-        for change in changes
+        for public_id, change in zip(new_ids("aud", len(changes), at=now), changes, strict=True)
     ]
     outbox = [
         (
-            new_id("evt", at=now),
+            public_id,
             scope.tenant_id,
             scope.livemode,
             change.event_type,
@@ -124,7 +124,7 @@ def record_many(scope: Scope, changes: Sequence[Change]) -> None:
             text(change.after if change.after is not None else (change.before or {})),
             now,
         )
-        for change in changes
+        for public_id, change in zip(new_ids("evt", len(changes), at=now), changes, strict=True)
     ]
     insert_rows(AuditEvent, _AUDIT_COLUMNS, audit)
     insert_rows(OutboxEvent, _OUTBOX_COLUMNS, outbox)

@@ -70,10 +70,10 @@ def _preparer(field: Field) -> Prepare:
         prepare = _sqlite_instant
     elif kind == "JSONField":
 
-        def prepare(value: Any, field: Field = field) -> Any:
+        def prepare(value: Any, encoder: Any = field.encoder) -> Any:
             if value is None or isinstance(value, JsonText):
                 return value
-            return connection.ops.adapt_json_value(value, field.encoder)
+            return JsonText(json.dumps(value, cls=encoder))
 
     elif kind == "DecimalField":
 

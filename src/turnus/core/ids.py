@@ -36,30 +36,47 @@ _last = (-1, 0)
 _RANDOM_LIMIT = 1 << 80
 
 
-def _next_body(millis: int) -> tuple[int, int]:
+def _next_bodies(millis: int, count: int) -> list[tuple[int, int]]:
+    """``count`` bodies (milliseconds, random part) in ascending order, each after the last one made."""
     global _last
+    bodies = []
     with _lock:
         last_millis, last_random = _last
-        if millis > last_millis:
-            _last = (millis, secrets.randbits(79))
-        elif last_random + 1 < _RANDOM_LIMIT:
-            _last = (last_millis, last_random + 1)
-        else:
-            _last = (last_millis + 1, secrets.randbits(79))
-        return _last
+        for _ in range(count):
+            if millis > last_millis:
+                last_millis, last_random = millis, secrets.randbits(79)
+            elif last_random + 1 < _RANDOM_LIMIT:
+                last_random += 1
+            else:
+                last_millis, last_random = last_millis + 1, secrets.randbits(79)
+            bodies.append((last_millis, last_random))
+        _last = (last_millis, last_random)
+    return bodies
 
 
-def new_id(prefix: str, *, at: datetime | None = None) -> str:
-    """A fresh public id for an object of the kind ``prefix`` (``"cus"``, ``"sub"``, ``"inv"`` …).
+def new_ids(prefix: str, count: int, *, at: datetime | None = None) -> list[str]:
+    """``count`` fresh public ids of the kind ``prefix`` (``"cus"``, ``"sub"``, ``"inv"`` …), in ascending
+    order, with one look at the clock.
 
-    ``at`` dates the id (default: now); a moment later than the wall clock (a test clock's frozen time)
+    ``at`` dates the ids (default: now); a moment later than the wall clock (a test clock's frozen time)
     is taken as now, so an id never runs ahead of the ids made after it in real time."""
     if not _PREFIX.match(prefix):
         raise ValueError(f"id prefix must be 2-8 lowercase letters, got {prefix!r}")
     wall = _wall_clock.now()
     instant = wall if at is None or at > wall else at
-    millis, random_part = _next_body(int(instant.timestamp() * 1000))
-    return f"{prefix}_{_encode(millis, 10)}{_encode(random_part, 16)}"
+    encoded: dict[int, str] = {}
+    ids = []
+    for millis, random_part in _next_bodies(int(instant.timestamp() * 1000), count):
+        head = encoded.get(millis)
+        if head is None:
+            head = encoded[millis] = f"{prefix}_{_encode(millis, 10)}"
+        ids.append(head + _encode(random_part, 16))
+    return ids
+
+
+def new_id(prefix: str, *, at: datetime | None = None) -> str:
+    """A fresh public id for an object of the kind ``prefix`` (``new_ids`` for one)."""
+    return new_ids(prefix, 1, at=at)[0]
 
 
 def check_id(value: object, prefix: str, *, field: str = "id") -> str:

@@ -6,6 +6,7 @@ midnight in the customer's IANA timezone, so a day is a calendar day (23 or 25 h
 
 from __future__ import annotations
 
+from calendar import isleap
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
@@ -64,6 +65,25 @@ class Interval:
         if self.unit is IntervalUnit.MONTH:
             return relativedelta(months=total)
         return relativedelta(years=total)
+
+    def shift(self, day: date, n: int = 1) -> date:
+        """``day`` moved by ``n`` intervals, as ``day + self.delta(n)`` (a month-end clipped: 31 January
+        plus a month is 28 or 29 February), computed directly: the billing run does this for every
+        subscription. ``ValueError`` or ``OverflowError`` past the calendar's range."""
+        total = self.count * n
+        if self.unit is IntervalUnit.DAY:
+            return day + timedelta(days=total)
+        if self.unit is IntervalUnit.WEEK:
+            return day + timedelta(weeks=total)
+        months = total if self.unit is IntervalUnit.MONTH else 12 * total
+        year, month = divmod(day.year * 12 + day.month - 1 + months, 12)
+        month += 1
+        last = _MONTH_DAYS[month] + (month == 2 and isleap(year))
+        return date(year, month, min(day.day, last))
+
+
+#: Days per month in a common year (index 1-12).
+_MONTH_DAYS = (0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
 
 class Anchoring(StrEnum):
@@ -212,7 +232,7 @@ class BillingCycle:
 
 def _shift(origin: date, interval: Interval, n: int) -> date:
     try:
-        return origin + interval.delta(n)
+        return interval.shift(origin, n)
     except (OverflowError, ValueError):
         raise InvalidPeriod(f"billing period {n} from {origin} is out of range", field="n") from None
 

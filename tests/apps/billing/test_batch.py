@@ -21,6 +21,8 @@ from tests.apps.billing.support import APRIL, MARCH, calls, plan, scope_of, subs
 from turnus.apps.billing import batch, charges, sweep
 from turnus.apps.billing.balance import adjust
 from turnus.apps.billing.models import BillingSchedule, Invoice, InvoiceStatus
+from turnus.apps.billing.services import invoice_issued
+from turnus.apps.documents.tasks import on_invoice_issued
 from turnus.apps.metering.models import UsageWatermark
 from turnus.apps.subscriptions import services as subscriptions
 from turnus.apps.subscriptions.models import Subscription, SubscriptionCharge
@@ -223,6 +225,47 @@ def test_a_batch_bills_exactly_what_billing_one_subscription_at_a_time_bills(mak
     invoice = Invoice.objects.get(subscription__public_id=renewed, period_start=APRIL)
     assert [line.kind for line in invoice.lines.order_by("position")] == ["recurring", "usage"]
     assert invoice.status == InvoiceStatus.FINALIZED
+
+
+def _announced(callbacks: list[Any]) -> list[list[str]]:
+    """What the commit hooks ``callbacks`` announce through ``invoice_issued`` (documents not listening)."""
+    heard: list[list[str]] = []
+
+    def listen(sender: Any, *, invoices: list[str], **kwargs: Any) -> None:
+        heard.append(invoices)
+
+    invoice_issued.disconnect(dispatch_uid="documents.render_on_issue")
+    invoice_issued.connect(listen, dispatch_uid="test.listen")
+    try:
+        for callback in callbacks:
+            callback()
+    finally:
+        invoice_issued.disconnect(dispatch_uid="test.listen")
+        invoice_issued.connect(on_invoice_issued, dispatch_uid="documents.render_on_issue")
+    return heard
+
+
+@pytest.mark.django_db
+def test_a_batch_announces_its_invoices_once_after_the_commit(
+    make_tenant, monkeypatch, django_capture_on_commit_callbacks
+):
+    alone, in_batches = _march(make_tenant), _march(make_tenant)
+    with monkeypatch.context() as patched, django_capture_on_commit_callbacks() as single:
+        _one_at_a_time(patched)
+        sweep.run_sweep(APRIL + timedelta(hours=1), tenant=_tenant(alone))
+    with django_capture_on_commit_callbacks() as batched:
+        sweep.run_sweep(APRIL + timedelta(hours=1), tenant=_tenant(in_batches))
+    one_each, together = _announced(single), _announced(batched)
+    taken = sum(1 for takes in KINDS.values() if takes)
+    assert [len(invoices) for invoices in one_each] == [1] * len(one_each)
+    assert sorted(len(invoices) for invoices in together) == [1] * (len(one_each) - taken) + [taken]
+
+    def finalized(made: dict[str, str]) -> list[str]:
+        issued = Invoice.objects.filter(tenant_id=_tenant(made), finalized_at__gte=APRIL)
+        return sorted(issued.values_list("public_id", flat=True))
+
+    assert sorted(id_ for invoices in together for id_ in invoices) == finalized(in_batches)
+    assert sorted(id_ for invoices in one_each for id_ in invoices) == finalized(alone)
 
 
 @pytest.mark.django_db

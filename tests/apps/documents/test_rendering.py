@@ -139,6 +139,22 @@ def test_the_rendering_job_renders_through_the_queue(scope, clock):
     assert set(result()) == EVERY_FORMAT
 
 
+def test_invoices_issued_together_are_rendered_by_one_queued_job_each(scope, clock, monkeypatch):
+    first, second = issued_invoice(scope, code="first"), issued_invoice(scope, code="second")
+    queued: list[str] = []
+    real = tasks.render_invoice
+
+    def spy(invoice: str):
+        queued.append(invoice)
+        return real(invoice)
+
+    monkeypatch.setattr(tasks, "render_invoice", spy)
+    billing.invoice_issued.send(billing.Invoice, invoices=[first.public_id, second.public_id])
+    assert queued == [first.public_id, second.public_id]
+    rendered = set(Document.objects.values_list("invoice__public_id", "format"))
+    assert rendered == {(invoice.public_id, kind) for invoice in (first, second) for kind in EVERY_FORMAT}
+
+
 def test_the_catch_up_job_renders_issued_invoices_without_a_pdf(scope, clock):
     rendered = issued_invoice(scope, code="first")
     services.render_documents(rendered.public_id)

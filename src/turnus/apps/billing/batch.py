@@ -134,6 +134,8 @@ class _Draft:
     invoice: Invoice
     composed: ComposedInvoice
     part: services.PeriodLines
+    #: The draft as created (its ``invoice.created`` and the ``before`` of its ``invoice.finalized``).
+    created: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -365,7 +367,7 @@ def _compose(work: _Billed, tenants: dict[int, Tenant], reads: BatchReads) -> No
         period=(period.start, period.end),
         usage=services.usage_bounds(part),
     )
-    work.draft = _Draft(invoice, composed, part)
+    work.draft = _Draft(invoice, composed, part, services.snapshot(invoice))
 
 
 def _write(
@@ -386,9 +388,7 @@ def _write(
     insert_objects([draft.invoice for _work, draft in drafts])
     for work, draft in drafts:
         work.changes.append(
-            Change(
-                "invoice.created", "invoice", draft.invoice.public_id, after=services.snapshot(draft.invoice)
-            )
+            Change("invoice.created", "invoice", draft.invoice.public_id, after=draft.created)
         )
     services.save_parts([services.invoice_parts(draft.invoice.pk, draft.composed) for _work, draft in drafts])
     insert_objects(
@@ -447,14 +447,16 @@ def _number(drafts: list[tuple[_Billed, _Draft]], tenants: dict[int, Tenant], no
         changes[scope] = []
         for (_work, draft), number in zip(members, numbers, strict=True):
             invoice = draft.invoice
-            before = services.snapshot(invoice)
-            services.issue(invoice, number, issued_on, now)
+            services.issue(invoice, number, issued_on, now, announce=False)
             issued.append(
                 (invoice.pk, invoice.status, invoice.number, invoice.issue_date, invoice.due_date, now)
             )
             after = services.snapshot(invoice)
-            changes[scope].append(Change("invoice.finalized", "invoice", invoice.public_id, before, after))
+            changes[scope].append(
+                Change("invoice.finalized", "invoice", invoice.public_id, draft.created, after)
+            )
     update_rows(Invoice, ("status", "number", "issue_date", "due_date", "finalized_at"), issued)
+    services.announce_issued([draft.invoice.public_id for _work, draft in drafts])
     for scope, scoped in changes.items():
         record_many(scope, scoped)
 

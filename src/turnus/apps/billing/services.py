@@ -81,8 +81,9 @@ from turnus.engine.periods import Period, local_date
 from turnus.engine.tax import TaxCategory, TaxDecision, VatCategory, determine_vat
 
 PAYMENT_TERM = timedelta(days=14)
-#: Sent after the transaction that issued (numbered) an invoice or credit note commits, with ``invoice``
-#: (its public id). Apps above billing listen (documents renders it); billing knows none of them.
+#: Sent after the transaction that issued (numbered) invoices or credit notes commits, with ``invoices``
+#: (their public ids: one for a single issue, a whole batch for the billing run). Apps above billing
+#: listen (documents renders them); billing knows none of them.
 invoice_issued = Signal()
 _PLACEHOLDER = re.compile(r"\{(year|seq)(:[^}]*)?\}")
 
@@ -1136,15 +1137,22 @@ def number_format(tenant: Tenant, kind: str) -> str:
     )
 
 
-def issue(invoice: Invoice, number: str, issued_on: date, now: datetime) -> None:
-    """Set what issuing ``invoice`` sets (number, dates, status); announce it after the commit."""
+def issue(invoice: Invoice, number: str, issued_on: date, now: datetime, *, announce: bool = True) -> None:
+    """Set what issuing ``invoice`` sets (number, dates, status); announce it after the commit (unless the
+    caller announces many at once: ``announce_issued``)."""
     invoice.number = number
     invoice.issue_date = issued_on
     invoice.due_date = issued_on + PAYMENT_TERM
     invoice.status = InvoiceStatus.FINALIZED
     invoice.finalized_at = now
-    public_id = invoice.public_id
-    transaction.on_commit(lambda: invoice_issued.send(Invoice, invoice=public_id), robust=True)
+    if announce:
+        announce_issued([invoice.public_id])
+
+
+def announce_issued(public_ids: list[str]) -> None:
+    """Once the current transaction commits, send ``invoice_issued`` for the invoices ``public_ids``."""
+    if public_ids:
+        transaction.on_commit(lambda: invoice_issued.send(Invoice, invoices=public_ids), robust=True)
 
 
 def _issue(scope: Scope, invoice: Invoice, now: datetime) -> None:

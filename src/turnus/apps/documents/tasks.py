@@ -66,9 +66,21 @@ def _connections() -> Iterator[None]:
             close_old_connections()
 
 
-def on_invoice_issued(sender: Any, *, invoice: str, **kwargs: Any) -> None:
-    """``billing.services.invoice_issued`` (after commit): queue the rendering job."""
-    render_invoice(invoice)
+@huey.task(name="documents.render_invoices")  # type: ignore[untyped-decorator]
+def render_invoices(invoices: list[str]) -> int:
+    """Queue the rendering job of each of ``invoices`` (public ids); how many. A billing run issues
+    hundreds of invoices per commit and queues this one job for them, not hundreds."""
+    for invoice in invoices:
+        render_invoice(invoice)
+    return len(invoices)
+
+
+def on_invoice_issued(sender: Any, *, invoices: list[str], **kwargs: Any) -> None:
+    """``billing.services.invoice_issued`` (after commit): queue the rendering job(s)."""
+    if len(invoices) == 1:
+        render_invoice(invoices[0])
+    else:
+        render_invoices(invoices)
 
 
 @periodic(crontab(minute="*/5"), name="documents.render_missing")
