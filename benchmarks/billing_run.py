@@ -480,14 +480,42 @@ def _compare(reference: str, clone: str, when: str) -> None:
 # --- the run --------------------------------------------------------------------------------------
 
 
+def _server_cpu() -> tuple[int, float] | None:
+    """(backend pid, CPU seconds) of the PostgreSQL backend serving this process's connection, when the
+    server runs on this machine (``/proc``); None otherwise."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return pid, (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _server_spent(before: tuple[int, float] | None) -> float | None:
+    after = _server_cpu()
+    if before is None or after is None or before[0] != after[0]:
+        return None
+    return after[1] - before[1]
+
+
 def _worker(now: datetime, queue: Any) -> None:
     from django.db import connections
 
     from turnus.apps.billing.sweep import run_sweep
 
     try:
+        server = _server_cpu()
         summary = run_sweep(now)
-        queue.put((summary.subscriptions, summary.invoices_created, summary.finalized, len(summary.errors)))
+        spent = _server_spent(server)
+        queue.put(
+            (summary.subscriptions, summary.invoices_created, summary.finalized, len(summary.errors), spent)
+        )
     finally:
         connections.close_all()
 
@@ -499,6 +527,8 @@ cpu_spent = [0.0]
 
 #: CPU seconds the whole machine (the database server included) spent in the last ``sweep``, if known.
 machine_spent: list[float | None] = [None]
+#: CPU seconds the database server's backends spent for the last ``sweep``, if known (a local server).
+server_spent: list[float | None] = [None]
 
 
 def _machine_cpu() -> float | None:
@@ -524,10 +554,11 @@ def sweep(now: datetime, workers: int) -> tuple[float, tuple[int, int, int, int]
 
     machine = _machine_cpu()
     if workers == 1:
-        started, cpu = time.perf_counter(), time.process_time()
+        started, cpu, server = time.perf_counter(), time.process_time(), _server_cpu()
         summary = run_sweep(now)
         spent = time.perf_counter() - started
         cpu_spent[0] = time.process_time() - cpu
+        server_spent[0] = _server_spent(server)
         _machine_spent(machine)
         return spent, (
             summary.subscriptions,
@@ -550,7 +581,9 @@ def sweep(now: datetime, workers: int) -> tuple[float, tuple[int, int, int, int]
     cpu_spent[0] = _children_cpu() - cpu
     _machine_spent(machine)
     assert all(process.exitcode == 0 for process in processes)
-    totals = tuple(sum(column) for column in zip(*results, strict=True))
+    totals = tuple(sum(column) for column in zip(*(result[:4] for result in results), strict=True))
+    servers = [result[4] for result in results]
+    server_spent[0] = None if None in servers else sum(servers)
     return spent, (totals[0], totals[1], totals[2], totals[3])
 
 
@@ -697,6 +730,11 @@ def main() -> None:
         f"{errors} errors in {spent:.1f} s = {created / spent:,.0f} invoices/s "
         f"({cpu_spent[0]:.1f} CPU s in the sweep processes; load average {os.getloadavg()[0]:.1f})"
     )
+    if server_spent[0] is not None:
+        print(
+            f"CPU of the database server for the sweep: {server_spent[0]:.1f} s "
+            f"= {server_spent[0] * 1000 / max(created, 1):.2f} ms per invoice"
+        )
     if machine_spent[0] is not None:
         print(
             f"CPU of the whole machine during the sweep (database server included): {machine_spent[0]:.1f} s "

@@ -6,3 +6,8 @@ class CoreConfig(AppConfig):
     name = "turnus.core"
     label = "core"
     verbose_name = _("Turnus core")
+
+    def ready(self) -> None:
+        from turnus.core import lookups
+
+        lookups.register()

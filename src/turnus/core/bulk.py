@@ -15,6 +15,7 @@ from datetime import UTC
 from decimal import Decimal
 from typing import Any, cast
 
+import msgspec
 from django.db import connection, models
 
 #: Rows per statement on SQLite, well below its limit on bound parameters.
@@ -52,8 +53,13 @@ class JsonText(str):
     __slots__ = ()
 
 
+_ENCODER = msgspec.json.Encoder()
+
+
 def json_text(value: Any) -> JsonText:
-    return JsonText(json.dumps(value))
+    """``value`` (JSON types only) serialised as ``json.dumps`` would read it back, several times faster
+    (the audit trail serialises a few snapshots for every invoice of a billing run)."""
+    return JsonText(_ENCODER.encode(value).decode())
 
 
 def _preparer(field: Field) -> Prepare:
@@ -73,7 +79,7 @@ def _preparer(field: Field) -> Prepare:
         def prepare(value: Any, encoder: Any = field.encoder) -> Any:
             if value is None or isinstance(value, JsonText):
                 return value
-            return JsonText(json.dumps(value, cls=encoder))
+            return json_text(value) if encoder is None else JsonText(json.dumps(value, cls=encoder))
 
     elif kind == "DecimalField":
 

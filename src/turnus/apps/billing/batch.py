@@ -218,15 +218,15 @@ def _prepare(due: list[Subscription], reads: BatchReads) -> dict[int, Subscripti
 
 def _read(reads: BatchReads, ids: list[int]) -> None:
     invoiced = InvoicedCharge.objects.filter(charge=OuterRef("pk"))
-    for charge in SubscriptionCharge.objects.filter(subscription_id__in=ids).exclude(Exists(invoiced)):
+    for charge in SubscriptionCharge.objects.filter(subscription_id__any=ids).exclude(Exists(invoiced)):
         reads.pending[charge.subscription_id].append(charge)
-    rows = BilledPeriod.objects.filter(subscription_id__in=ids, kind=DocumentKind.INVOICE).values_list(
+    rows = BilledPeriod.objects.filter(subscription_id__any=ids, kind=DocumentKind.INVOICE).values_list(
         "subscription_id", "period_start", "period_end", "usage_end", "invoice__status"
     )
     for subscription_id, start, end, usage_end, status in rows:
         reads.billed[subscription_id].append(_BilledRow(start, end, usage_end, status == InvoiceStatus.VOID))
     reads.with_voids = set(
-        EventVoid.objects.filter(subscription_id__in=ids).values_list("subscription_id", flat=True)
+        EventVoid.objects.filter(subscription_id__any=ids).values_list("subscription_id", flat=True)
     )
 
 
@@ -235,12 +235,12 @@ def _customers_not_for_batch(loaded: Iterable[Subscription]) -> set[tuple[int, s
     subscription with one of them is billed the single way (the charges and credit go on its invoice)."""
     customers = {subscription.customer_id for subscription in loaded}
     blocked: set[tuple[int, str, int | None]] = set()
-    pending = CustomerCharge.objects.filter(customer_id__in=customers, status=ChargeStatus.PENDING)
+    pending = CustomerCharge.objects.filter(customer_id__any=list(customers), status=ChargeStatus.PENDING)
     for customer_id, currency, subscription_id in pending.values_list(
         "customer_id", "currency", "subscription_id"
     ):
         blocked.add((customer_id, currency, subscription_id))
-    credit = CustomerBalance.objects.filter(customer_id__in=customers, amount__gt=0)
+    credit = CustomerBalance.objects.filter(customer_id__any=list(customers), amount__gt=0)
     for customer_id, currency in credit.values_list("customer_id", "currency"):
         blocked.add((customer_id, currency, None))
     return blocked
@@ -464,7 +464,7 @@ def _number(drafts: list[tuple[_Billed, _Draft]], tenants: dict[int, Tenant], no
 def _schedule(works: list[_Billed], now: datetime) -> None:
     existing = dict(
         BillingSchedule.objects.filter(
-            subscription_id__in=[work.subscription.pk for work in works]
+            subscription_id__any=[work.subscription.pk for work in works]
         ).values_list("subscription_id", "pk")
     )
     updates, inserts = [], []
@@ -505,7 +505,7 @@ def bill_batch(
     loaded = _prepare(due, reads)
     _read(reads, ids)
     with_addons = set(
-        SubscriptionAddOn.objects.filter(subscription_id__in=ids).values_list("subscription_id", flat=True)
+        SubscriptionAddOn.objects.filter(subscription_id__any=ids).values_list("subscription_id", flat=True)
     )
     blocked = _customers_not_for_batch(loaded.values())
     tenants = Tenant.objects.in_bulk({subscription.tenant_id for subscription in due})

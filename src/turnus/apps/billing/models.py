@@ -53,8 +53,15 @@ class ImmutableInvoice(Conflict):
 
 
 class Invoice(models.Model):
-    public_id = models.CharField(_("id"), max_length=40, unique=True, editable=False)
-    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.PROTECT, related_name="+")
+    """An invoice or credit note.
+
+    Its indexes are the ones its queries use, no more: the billing run writes and finalizes thousands of
+    invoices per second, and every index is written with each of them (the tenant's composite index
+    serves the tenant alone; drafts, the only status looked up across a tenant, have a partial index).
+    """
+
+    public_id = models.CharField(_("id"), max_length=40, editable=False)
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.PROTECT, related_name="+", db_index=False)
     livemode = models.BooleanField(_("live mode"))
     created_at = models.DateTimeField(_("created at"))
     customer = models.ForeignKey(
@@ -69,7 +76,7 @@ class Invoice(models.Model):
         verbose_name=_("subscription"),
     )
     kind = models.CharField(_("kind"), max_length=12, choices=DocumentKind.choices)
-    status = models.CharField(_("status"), max_length=10, choices=InvoiceStatus.choices, db_index=True)
+    status = models.CharField(_("status"), max_length=10, choices=InvoiceStatus.choices)
     number = models.CharField(_("number"), max_length=60, null=True, blank=True)
     currency = models.CharField(_("currency"), max_length=3)
     locale = models.CharField(_("language"), max_length=5)
@@ -97,6 +104,7 @@ class Invoice(models.Model):
         blank=True,
         related_name="credit_notes",
         verbose_name=_("corrected invoice"),
+        db_index=False,
     )
     reason = models.CharField(_("reason"), max_length=500, blank=True)
     finalized_at = models.DateTimeField(_("finalized at"), null=True, blank=True)
@@ -110,10 +118,20 @@ class Invoice(models.Model):
         verbose_name_plural = _("invoices")
         ordering = ("-public_id",)
         indexes = (
-            models.Index(fields=("tenant", "livemode", "-public_id")),
             models.Index(fields=("tenant", "livemode", "kind", "-public_id")),
+            models.Index(
+                fields=("tenant", "created_at"),
+                condition=Q(status="draft"),
+                name="billing_invoice_drafts",
+            ),
+            models.Index(
+                fields=("credit_note_for",),
+                condition=Q(credit_note_for__isnull=False),
+                name="billing_invoice_corrected",
+            ),
         )
         constraints = (
+            models.UniqueConstraint(fields=("public_id",), name="billing_invoice_public_id_unique"),
             models.UniqueConstraint(
                 fields=("tenant", "livemode", "kind", "number"),
                 condition=Q(number__isnull=False),
@@ -173,6 +191,7 @@ class BilledPeriod(models.Model):
         on_delete=models.PROTECT,
         related_name="+",
         verbose_name=_("subscription"),
+        db_index=False,  # the unique constraint's index starts with it
     )
     kind = models.CharField(
         _("kind"), max_length=12, choices=DocumentKind.choices, default=DocumentKind.INVOICE
@@ -220,7 +239,11 @@ class InvoicePart(models.Model):
 
 class InvoiceLine(InvoicePart):
     invoice = models.ForeignKey(
-        Invoice, on_delete=models.CASCADE, related_name="lines", verbose_name=_("invoice")
+        Invoice,
+        on_delete=models.CASCADE,
+        related_name="lines",
+        verbose_name=_("invoice"),
+        db_index=False,  # the unique constraint's index starts with it
     )
     position = models.PositiveIntegerField(_("position"))
     description = models.CharField(_("description"), max_length=300)

@@ -123,7 +123,7 @@ def due_subscriptions(
     chosen = sorted(found)[:limit]
     # The rows are locked by now; read them whole once, with what billing them reads.
     return list(
-        Subscription.objects.filter(pk__in=chosen).select_related("customer", "coupon").order_by("pk")
+        Subscription.objects.filter(pk__any=chosen).select_related("customer", "coupon").order_by("pk")
     )
 
 

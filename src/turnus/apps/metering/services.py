@@ -198,7 +198,7 @@ def close_usage_many(scope: Scope, items: Sequence[tuple[Subscription, datetime]
             wanted[subscription.pk] = (subscription, moment)
     existing = {
         watermark.subscription_id: watermark
-        for watermark in UsageWatermark.objects.select_for_update().filter(subscription_id__in=list(wanted))
+        for watermark in UsageWatermark.objects.select_for_update().filter(subscription_id__any=list(wanted))
     }
     now = clock.now()
     inserts: list[tuple[Any, ...]] = []
