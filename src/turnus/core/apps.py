@@ -8,6 +8,7 @@ class CoreConfig(AppConfig):
     verbose_name = _("Turnus core")
 
     def ready(self) -> None:
-        from turnus.core import lookups
+        from turnus.core import database, lookups
 
         lookups.register()
+        database.register()
