@@ -391,13 +391,20 @@ def _write(
             Change("invoice.created", "invoice", draft.invoice.public_id, after=draft.created)
         )
     services.save_parts([services.invoice_parts(draft.invoice.pk, draft.composed) for _work, draft in drafts])
-    insert_objects(
+    insert_rows(
+        BilledPeriod,
+        ("invoice", "subscription", "kind", "period_start", "period_end", "usage_start", "usage_end"),
         [
-            services.billed_period(
-                draft.invoice, work.subscription, draft.part.period, services.usage_bounds(draft.part)
+            (
+                draft.invoice.pk,
+                work.subscription.pk,
+                DocumentKind.INVOICE,
+                draft.part.period.start,
+                draft.part.period.end,
+                *services.usage_bounds(draft.part),
             )
             for work, draft in drafts
-        ]
+        ],
     )
     insert_rows(
         InvoicedCharge,
