@@ -625,6 +625,72 @@ def test_cancelling_a_paused_subscription_credits_the_carried_days_when_the_plan
     assert cancel(restarting.subscription, "now", at=berlin(2025, 5, 10)).items == ()
 
 
+def _spans(transition: Transition) -> list[tuple[ItemKind, Money, Period, str]]:
+    return [(item.kind, item.amount, item.period, item.description) for item in transition.items]
+
+
+def test_a_cancellation_now_in_a_resumed_remainder_credits_days_that_no_recurring_item_covers():
+    monthly = plan("monthly", "100.00", credit_unused_on_cancel=True)
+    created = create(monthly, Decimal(1), TZ, at=berlin(2026, 3, 1, 9))
+    march = period(berlin(2026, 3, 1), berlin(2026, 4, 1))
+    assert _spans(created) == [(ItemKind.RECURRING, eur("100.00"), march, "lifecycle.recurring")]
+    # Paused on 11 March: 11-31 March (21 days) are carried over; neither the pause nor the resume moves
+    # money, so no item of the lifecycle names the remainder's 21 days from 20 April on.
+    paused = pause(created.subscription, at=berlin(2026, 3, 11, 10))
+    assert paused.items == ()
+    resumed = resume(paused.subscription, at=berlin(2026, 4, 20, 10))
+    assert resumed.items == ()
+    remainder = resumed.subscription
+    assert remainder.current_period == period(berlin(2026, 4, 20), berlin(2026, 5, 11))
+    assert remainder.proration_basis == period(berlin(2026, 4, 10), berlin(2026, 5, 11))
+
+    cancelled = cancel(remainder, "now", at=berlin(2026, 4, 25, 10))
+
+    # 25 April - 10 May: 16 of the 31 days March's 100.00 paid for.
+    unused = period(berlin(2026, 4, 25, 10), berlin(2026, 5, 11))
+    assert _spans(cancelled) == [
+        (ItemKind.PRORATION_CREDIT, eur("-51.61"), unused, "lifecycle.cancel.credit")
+    ]
+    assert "lifecycle.cancel.credit" in CUT_SHORT
+    assert not march.contains(unused.start)
+    # Billed in arrears by the engine's own measure, 20-24 April are the used part; used and credited
+    # add up to the carried-over share of March's fee, 100.00 x 21 / 31 = 67.74.
+    [used] = used_items(remainder, berlin(2026, 4, 25, 10))
+    assert (used.kind, used.amount, used.period) == (
+        ItemKind.USED,
+        eur("16.13"),
+        period(berlin(2026, 4, 20), berlin(2026, 4, 25, 10)),
+    )
+    assert used.amount - cancelled.items[0].amount == eur("67.74")
+
+
+def test_in_restart_mode_a_cancellation_now_credits_a_part_of_the_period_the_resume_charged():
+    restarting = plan("monthly", "100.00", credit_unused_on_cancel=True, pause_resume="restart")
+    created = create(restarting, Decimal(1), TZ, at=berlin(2026, 3, 1, 9))
+    paused = pause(created.subscription, at=berlin(2026, 3, 11, 10))
+    assert _spans(paused) == [
+        (
+            ItemKind.PRORATION_CREDIT,
+            eur("-67.74"),
+            period(berlin(2026, 3, 11, 10), berlin(2026, 4, 1)),
+            "lifecycle.pause.credit",
+        )
+    ]
+    resumed = resume(paused.subscription, at=berlin(2026, 4, 20, 10))
+    restarted = period(berlin(2026, 4, 20), berlin(2026, 5, 20))
+    assert _spans(resumed) == [(ItemKind.RECURRING, eur("100.00"), restarted, "lifecycle.recurring")]
+
+    cancelled = cancel(resumed.subscription, "now", at=berlin(2026, 4, 25, 10))
+
+    # 25 April - 19 May: 25 of the restarted period's 30 days.
+    unused = period(berlin(2026, 4, 25, 10), berlin(2026, 5, 20))
+    assert _spans(cancelled) == [
+        (ItemKind.PRORATION_CREDIT, eur("-83.33"), unused, "lifecycle.cancel.credit")
+    ]
+    assert restarted.contains(unused.start)
+    assert unused.end == restarted.end
+
+
 def test_a_paused_subscription_scheduled_to_end_ends_at_the_next_local_midnight_and_gets_its_days_back():
     paused = pause(subscribe(), at=berlin(2025, 4, 21)).subscription
     scheduled = cancel(paused, "period_end", at=berlin(2025, 5, 10, 15)).subscription

@@ -60,6 +60,8 @@ BODIES: dict[str, dict[str, Any]] = {
     "update_addon": {"name_en": "Stolen"},
     "update_customer": {"name": "Mallory"},
     "change_subscription": {"quantity": "5", "quantities": {"seats": "3"}, "effective": "now"},
+    "change_subscription_addon": {"addon": "support", "quantity": "2", "effective": "now"},
+    "preview_subscription_addon_change": {"addon": "support", "quantity": "2", "effective": "now"},
     "preview_subscription_change": {"quantity": "5", "quantities": {"seats": "3"}, "effective": "now"},
     "cancel_subscription": {"mode": "now"},
     "migrate_plan": {"effective": "now"},

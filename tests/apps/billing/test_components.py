@@ -9,7 +9,7 @@ import pytest
 from tests.apps.billing.support import APRIL, MARCH, MAY, calls, scope_of, subscribe
 from tests.apps.customers.support import customer_data
 from turnus.apps.billing import services, sweep
-from turnus.apps.billing.models import Invoice
+from turnus.apps.billing.models import BillingSchedule, Invoice
 from turnus.apps.catalog import services as catalog
 from turnus.apps.customers import services as customers
 from turnus.apps.subscriptions import services as subscriptions
@@ -412,6 +412,48 @@ def test_a_free_plan_without_seats_and_add_ons_stores_no_marks_and_bills_nothing
     assert _charges(subscription) == []
 
 
+def _marks(subscription: str) -> list[tuple[datetime, datetime]]:
+    """The periods of the subscription's 0.00 marks (none of them is ever invoiced here)."""
+    rows = SubscriptionCharge.objects.filter(subscription__public_id=subscription, amount=0)
+    return [(row.period_start, row.period_end) for row in rows.order_by("period_start")]
+
+
+@pytest.mark.parametrize("timing", ["in_advance", "in_arrears"])
+def test_a_plan_without_a_base_fee_and_without_seats_settles_each_period_without_an_invoice(
+    scope, clock, timing
+):
+    subscription = _per_seat(scope, seats=0, billing_timing=timing)
+    for start, end in ((MARCH, APRIL), (APRIL, MAY), (MAY, JUNE)):
+        summary = sweep.run_sweep(start + timedelta(hours=1))
+        assert (summary.subscriptions, summary.invoices_created, summary.errors) == (1, 0, [])
+        schedule = BillingSchedule.objects.get(subscription__public_id=subscription)
+        assert schedule.next_billing_at == end
+        # Nothing is due again before the next period begins.
+        assert sweep.run_sweep(start + timedelta(hours=2)).subscriptions == 0
+    assert not Invoice.objects.filter(subscription__public_id=subscription).exists()
+    # The marks of the periods that are over billed nothing and are gone; only the current period's
+    # stays (a change within it may still bill by it), so no period is taken up again.
+    assert _marks(subscription) == [(MAY, JUNE)]
+
+
+def test_seats_added_to_a_period_that_began_without_any_are_credited_when_cancelled_now(scope):
+    with use_clock(FrozenClock(JUNE + timedelta(hours=9))):
+        subscription = _per_seat(scope, seats=0, credit_unused_on_cancel=True)
+        sweep.run_sweep(JUNE + timedelta(hours=9))
+    assert not Invoice.objects.filter(subscription__public_id=subscription).exists()
+    june_5 = datetime(2026, 6, 5, 8, 0, tzinfo=UTC)
+    _change(scope, subscription, june_5, 5)
+    sweep.run_sweep(june_5 + timedelta(minutes=1))
+    # 26 of June's 30 days at 5 seats: 50.00 x 26/30 = 43.33.
+    assert _lines(_invoice(subscription, JUNE)) == [("proration_charge", 5, Decimal("43.33"))]
+    with use_clock(FrozenClock(JUNE_11)):
+        subscriptions.cancel_subscription(scope, subscription, mode="now")
+    sweep.run_sweep(JUNE_11 + timedelta(minutes=1))
+    closing = Invoice.objects.filter(subscription__public_id=subscription).latest("pk")
+    # The 20 unused days of June: 50.00 x 20/30 = 33.33.
+    assert _lines(closing) == [("proration_credit", 5, Decimal("-33.33"))]
+
+
 def test_a_usage_plan_without_a_base_fee_bills_its_usage_as_before_and_stores_no_marks(scope, clock):
     billed = subscribe(scope, fee="0.00")
     sweep.run_sweep(clock.now())
@@ -593,3 +635,244 @@ def test_a_change_now_to_a_new_cycle_with_the_same_seat_amount_still_moves_the_s
             ("proration_charge", 5, Decimal("50.00")),
         ]
     )
+
+
+# --- add-ons changed on a running subscription ----------------------------------------------------------
+
+AUGUST = datetime(2026, 7, 31, 22, 0, tzinfo=UTC)
+SEPTEMBER = datetime(2026, 8, 31, 22, 0, tzinfo=UTC)
+#: The end of the yearly add-on's first year (1 June 2026 to 1 June 2027: 365 days, 355 from 11 June).
+NEXT_JUNE = datetime(2027, 5, 31, 22, 0, tzinfo=UTC)
+
+
+def _set_addon(scope, subscription: str, addon: str, quantity: int, at: datetime, effective=None) -> None:
+    with use_clock(FrozenClock(at)):
+        subscriptions.change_addon(scope, subscription, addon=addon, quantity=quantity, effective=effective)
+
+
+def _in_june(scope, addons: tuple[tuple[str, str, str, int], ...] = (), **plan: Any) -> tuple[str, list[str]]:
+    """Subscribed on 1 June (5 seats) with the add-ons (code, price, interval, quantity); June is billed."""
+    with use_clock(FrozenClock(JUNE + timedelta(hours=9))):
+        ids = [_addon(scope, code, amount, unit) for code, amount, unit, _ in addons]
+        attached = [(addon, quantity) for addon, (*_, quantity) in zip(ids, addons, strict=True) if quantity]
+        subscription = _subscribe(scope, 5, attached, **plan)
+        sweep.run_sweep(JUNE + timedelta(hours=9))
+    return subscription, ids
+
+
+def test_an_add_on_added_now_bills_the_rest_of_the_period_then_each_period_until_removed(scope):
+    subscription, [backup] = _in_june(scope, (("backup", "5.00", "month", 0),))
+    _set_addon(scope, subscription, backup, 2, JUNE_11)
+    sweep.run_sweep(JULY + timedelta(hours=1))
+    july = _invoice(subscription, JULY)
+    # 2 backups at 5.00 for the 20 of June's 30 days left: 10.00 x 20/30 = 6.67; July bills both.
+    assert _lines(july) == [
+        ("proration_charge", 2, Decimal("6.67")),
+        ("recurring", 1, Decimal("100.00")),
+        ("component", 5, Decimal("50.00")),
+        ("addon", 2, Decimal("10.00")),
+    ]
+    charge = july.lines.get(kind="proration_charge")
+    assert charge.description == "Remaining time: Team (Add-on: Backup 0 → 2)"
+    assert (charge.period_start, charge.period_end) == (JUNE_11, JULY)
+    assert july.tax_exclusive == Decimal("166.67")
+    _set_addon(scope, subscription, backup, 0, JULY + timedelta(days=14))
+    sweep.run_sweep(AUGUST + timedelta(hours=1))
+    sweep.run_sweep(SEPTEMBER + timedelta(hours=1))
+    for start in (AUGUST, SEPTEMBER):
+        assert _lines(_invoice(subscription, start)) == [
+            ("recurring", 1, Decimal("100.00")),
+            ("component", 5, Decimal("50.00")),
+        ]
+
+
+def test_an_add_on_raised_now_is_credited_and_charged_for_the_rest_and_billed_higher_next(scope):
+    subscription, [backup] = _in_june(scope, (("backup", "5.00", "month", 2),))
+    assert ("addon", 2, Decimal("10.00")) in _lines(_invoice(subscription, JUNE))
+    _set_addon(scope, subscription, backup, 3, JUNE_11)
+    sweep.run_sweep(JULY + timedelta(hours=1))
+    july = _invoice(subscription, JULY)
+    # 10.00 x 20/30 = 6.67 back, 15.00 x 20/30 = 10.00 charged, then 3 x 5.00 for July.
+    assert _lines(july) == [
+        ("proration_credit", 2, Decimal("-6.67")),
+        ("proration_charge", 3, Decimal("10.00")),
+        ("recurring", 1, Decimal("100.00")),
+        ("component", 5, Decimal("50.00")),
+        ("addon", 3, Decimal("15.00")),
+    ]
+    credit = july.lines.get(kind="proration_credit")
+    assert credit.description == "Credit for unused time: Team (Add-on: Backup 2 → 3)"
+    assert july.tax_exclusive == Decimal("168.33")
+
+
+def test_an_add_on_removed_now_is_credited_for_the_rest_and_never_billed_again(scope):
+    subscription, [backup] = _in_june(
+        scope, (("backup", "5.00", "month", 2),), allow_downgrade_now=True, credit_unused_on_downgrade=True
+    )
+    _set_addon(scope, subscription, backup, 0, JUNE_11, "now")
+    sweep.run_sweep(JULY + timedelta(hours=1))
+    sweep.run_sweep(AUGUST + timedelta(hours=1))
+    assert _lines(_invoice(subscription, JULY)) == [
+        ("proration_credit", 2, Decimal("-6.67")),
+        ("recurring", 1, Decimal("100.00")),
+        ("component", 5, Decimal("50.00")),
+    ]
+    assert _lines(_invoice(subscription, AUGUST)) == [
+        ("recurring", 1, Decimal("100.00")),
+        ("component", 5, Decimal("50.00")),
+    ]
+
+
+def test_a_period_invoiced_after_an_add_on_change_bills_the_quantity_it_began_with(scope):
+    with use_clock(FrozenClock(JUNE + timedelta(hours=9))):
+        backup = _addon(scope, "backup", "5.00", "month")
+        subscription = _subscribe(scope, 5, [(backup, 2)])
+    # No run before the change: June's invoice is made after it, and bills June as it was.
+    _set_addon(scope, subscription, backup, 3, JUNE_11)
+    sweep.run_sweep(JUNE_11 + timedelta(minutes=1))
+    # 2 backups for June (10.00), 6.67 back and 10.00 for the 20 days at 3: 3.33 + 10.00 in all.
+    assert sorted(_lines(_invoice(subscription, JUNE))) == sorted(
+        [
+            ("recurring", 1, Decimal("100.00")),
+            ("proration_credit", 2, Decimal("-6.67")),
+            ("proration_charge", 3, Decimal("10.00")),
+            ("component", 5, Decimal("50.00")),
+            ("addon", 2, Decimal("10.00")),
+        ]
+    )
+
+
+def test_in_arrears_a_period_bills_the_add_ons_it_began_with_and_the_proration_of_their_changes(scope):
+    subscription, [backup] = _in_june(
+        scope,
+        (("backup", "5.00", "month", 2),),
+        billing_timing="in_arrears",
+        allow_downgrade_now=True,
+        credit_unused_on_downgrade=True,
+    )
+    _set_addon(scope, subscription, backup, 3, JUNE_11)
+    # Removed on 21 June, 10 days before the end: 15.00 x 10/30 = 5.00 back.
+    _set_addon(scope, subscription, backup, 0, datetime(2026, 6, 21, 8, 0, tzinfo=UTC), "now")
+    sweep.run_sweep(JULY + timedelta(hours=1))
+    # Used: 100.00 - 6.67 + 10.00 - 5.00; the 2 backups June began with are billed for June.
+    assert _lines(_invoice(subscription, JUNE)) == [
+        ("used", 1, Decimal("98.33")),
+        ("component", 5, Decimal("50.00")),
+        ("addon", 2, Decimal("10.00")),
+    ]
+    sweep.run_sweep(AUGUST + timedelta(hours=1))
+    assert _lines(_invoice(subscription, JULY)) == [
+        ("used", 1, Decimal("100.00")),
+        ("component", 5, Decimal("50.00")),
+    ]
+
+
+def test_a_yearly_add_on_raised_now_is_prorated_over_its_year_and_billed_higher_the_next_year(scope):
+    subscription, [support] = _in_june(scope, (("support", "60.00", "year", 1),))
+    assert ("addon", 1, Decimal("60.00")) in _lines(_invoice(subscription, JUNE))
+    _set_addon(scope, subscription, support, 2, JUNE_11)
+    sweep.run_sweep(JULY + timedelta(hours=1))
+    july = _invoice(subscription, JULY)
+    # 355 of the year's 365 days left: 60.00 x 355/365 = 58.36 back, 120.00 x 355/365 = 116.71.
+    assert _lines(july) == [
+        ("proration_credit", 1, Decimal("-58.36")),
+        ("proration_charge", 2, Decimal("116.71")),
+        ("recurring", 1, Decimal("100.00")),
+        ("component", 5, Decimal("50.00")),
+    ]
+    credit = july.lines.get(kind="proration_credit")
+    assert (credit.period_start, credit.period_end) == (JUNE_11, NEXT_JUNE)
+    for month in range(8, 18):
+        start = _berlin_midnight(date(2026 + (month - 1) // 12, (month - 1) % 12 + 1, 1))
+        sweep.run_sweep(start + timedelta(hours=1))
+        assert [line for line in _lines(_invoice(subscription, start)) if line[0] == "addon"] == []
+    sweep.run_sweep(NEXT_JUNE + timedelta(hours=1))
+    assert ("addon", 2, Decimal("120.00")) in _lines(_invoice(subscription, NEXT_JUNE))
+
+
+def test_cancel_now_credits_the_unused_part_of_a_yearly_add_ons_year(scope):
+    subscription, _ = _in_june(scope, (("support", "60.00", "year", 1),), credit_unused_on_cancel=True)
+    with use_clock(FrozenClock(JUNE_11)):
+        subscriptions.cancel_subscription(scope, subscription, mode="now")
+    sweep.run_sweep(JUNE_11 + timedelta(minutes=1))
+    closing = _closing(subscription)
+    # June: 100.00 x 20/30 = 66.67 and 50.00 x 20/30 = 33.33; the add-on's year: 60.00 x 355/365 = 58.36.
+    assert _lines(closing) == [
+        ("proration_credit", 1, Decimal("-66.67")),
+        ("proration_credit", 5, Decimal("-33.33")),
+        ("proration_credit", 1, Decimal("-58.36")),
+    ]
+    support = closing.lines.order_by("position")[2]
+    assert support.metadata == {"addon": "support"}
+    assert support.description == "Credit for unused time: Team (Add-on: Support × 1)"
+    assert (support.period_start, support.period_end) == (JUNE_11, NEXT_JUNE)
+
+
+def test_in_arrears_cancel_now_bills_the_used_part_of_a_yearly_add_on(scope):
+    subscription, _ = _in_june(
+        scope,
+        (("support", "60.00", "year", 1),),
+        billing_timing="in_arrears",
+        credit_unused_on_cancel=True,
+    )
+    with use_clock(FrozenClock(JUNE_11)):
+        subscriptions.cancel_subscription(scope, subscription, mode="now")
+    sweep.run_sweep(JUNE_11 + timedelta(minutes=1))
+    invoice = _invoice(subscription, JUNE)
+    # The year's 10 days used: 60.00 - 58.36 = 1.64.
+    assert _lines(invoice) == [
+        ("used", 1, Decimal("33.33")),
+        ("component", 5, Decimal("16.67")),
+        ("addon", 1, Decimal("1.64")),
+    ]
+    support = invoice.lines.get(kind="addon")
+    assert (support.period_start, support.period_end) == (JUNE, JUNE_11)
+
+
+def test_a_pause_credits_a_yearly_add_ons_unused_year_and_the_resumption_bills_the_rest_of_it(scope):
+    subscription, _ = _in_june(scope, (("support", "60.00", "year", 1),), pause_resume="restart")
+    with use_clock(FrozenClock(JUNE_11)):
+        subscriptions.pause_subscription(scope, subscription)
+    resumed_at = datetime(2026, 7, 20, 7, 0, tzinfo=UTC)
+    with use_clock(FrozenClock(resumed_at)):
+        subscriptions.resume_subscription(scope, subscription)
+    sweep.run_sweep(resumed_at + timedelta(minutes=1))
+    resumed = _berlin_midnight(date(2026, 7, 20))
+    invoice = _invoice(subscription, resumed)
+    # Credited at the pause: 66.67, 33.33 and 60.00 x 355/365 = 58.36; from 20 July the 316 days left of
+    # the add-on's year are billed again: 60.00 x 316/365 = 51.95.
+    assert sorted(_lines(invoice)) == sorted(
+        [
+            ("proration_credit", 1, Decimal("-66.67")),
+            ("recurring", 1, Decimal("100.00")),
+            ("component", 5, Decimal("50.00")),
+            ("addon", 1, Decimal("51.95")),
+            ("proration_credit", 5, Decimal("-33.33")),
+            ("proration_credit", 1, Decimal("-58.36")),
+        ]
+    )
+    rest = invoice.lines.get(kind="addon")
+    assert (rest.period_start, rest.period_end) == (resumed, NEXT_JUNE)
+    following = _berlin_midnight(date(2026, 8, 20))
+    sweep.run_sweep(following + timedelta(hours=1))
+    assert _lines(_invoice(subscription, following)) == [
+        ("recurring", 1, Decimal("100.00")),
+        ("component", 5, Decimal("50.00")),
+    ]
+
+
+def test_a_yearly_add_on_added_now_is_charged_for_its_first_year_once(scope):
+    subscription, [support] = _in_june(scope, (("support", "60.00", "year", 0),))
+    _set_addon(scope, subscription, support, 1, JUNE_11)
+    sweep.run_sweep(JULY + timedelta(hours=1))
+    sweep.run_sweep(AUGUST + timedelta(hours=1))
+    # Its own year begins on 11 June: by day the whole of it is left, 60.00.
+    assert _lines(_invoice(subscription, JULY)) == [
+        ("proration_charge", 1, Decimal("60.00")),
+        ("recurring", 1, Decimal("100.00")),
+        ("component", 5, Decimal("50.00")),
+    ]
+    assert _lines(_invoice(subscription, AUGUST)) == [
+        ("recurring", 1, Decimal("100.00")),
+        ("component", 5, Decimal("50.00")),
+    ]

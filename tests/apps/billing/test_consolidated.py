@@ -10,7 +10,7 @@ import pytest
 from django.apps import apps
 from django.db import IntegrityError, connection, connections, transaction
 
-from tests.apps.billing.support import APRIL, MARCH, calls, plan, scope_of
+from tests.apps.billing.support import APRIL, MARCH, MAY, calls, plan, scope_of
 from tests.apps.customers.support import customer_data
 from turnus.apps.billing import balance, charges, services, sweep
 from turnus.apps.billing.models import BilledPeriod, Invoice
@@ -18,6 +18,7 @@ from turnus.apps.customers import services as customers
 from turnus.apps.customers.models import Customer
 from turnus.apps.metering.models import UsageWatermark
 from turnus.apps.subscriptions import services as subscriptions
+from turnus.apps.subscriptions.models import SubscriptionCharge
 from turnus.core.clock import FrozenClock, use_clock
 
 pytestmark = pytest.mark.django_db
@@ -340,6 +341,75 @@ def test_voiding_a_consolidated_invoice_keeps_its_periods_billed(scope, clock):
     clock.advance(timedelta(hours=2))
     assert sweep.run_sweep(clock.now()).invoices_created == 0
     assert BilledPeriod.objects.filter(invoice=invoice).count() == 2
+
+
+def _without_seats(scope, customer, code):
+    """A subscription without seats to a plan that has no base fee and charges 10.00 per seat."""
+    base = {"code": "base", "name_en": "Base", "kind": "recurring", "price": {"model": "flat", "amount": "0"}}
+    seats = {"code": "seats", "name_en": "Seats", "kind": "quantity"}
+    seats["price"] = {"model": "per_unit", "unit_price": "10.00"}
+    plan_id = plan(scope, code=code, charges=[base, seats])
+    return subscriptions.create_subscription(
+        scope, customer=customer, plan=plan_id, quantities={"seats": 0}
+    ).public_id
+
+
+@pytest.mark.parametrize(
+    ("with_fee", "codes"), [(True, ("solo", "duo")), (False, ("solo", "duo")), (False, ("solo",))]
+)
+def test_periods_with_nothing_to_bill_are_settled_and_not_taken_up_again(scope, clock, with_fee, codes):
+    _consolidate(scope)
+    customer = _customer(scope)
+    if with_fee:
+        _subscribe(scope, customer, "pro")
+    free = [_without_seats(scope, customer, code) for code in codes]
+    for start in (MARCH, APRIL):
+        summary = sweep.run_sweep(start + timedelta(hours=1))
+        assert (summary.invoices_created, summary.errors) == (int(with_fee), [])
+        assert sweep.run_sweep(start + timedelta(hours=2)).subscriptions == 0
+    assert not BilledPeriod.objects.filter(subscription__public_id__in=free).exists()
+    # March's 0.00 marks billed nothing and are gone; April's stay while April is under way.
+    marks = SubscriptionCharge.objects.filter(subscription__public_id__in=free, amount=0)
+    assert sorted(marks.values_list("period_start", "period_end")) == [(APRIL, MAY)] * len(codes)
+
+
+#: 11 March 2026, 10:00 in Berlin.
+ELEVENTH = MARCH + timedelta(days=10, hours=10)
+
+
+def test_a_shared_closing_invoice_shows_the_span_its_lines_cover(scope, clock):
+    _consolidate(scope)
+    customer = _customer(scope)
+    pro = _subscribe(scope, customer, "pro", credit_unused_on_cancel=True)
+    team = _subscribe(scope, customer, "team", fee="50.00", credit_unused_on_cancel=True)
+    sweep.run_sweep(clock.now())
+    clock.advance(ELEVENTH - clock.now())
+    for public_id in (pro, team):
+        calls(
+            SimpleNamespace(scope=scope, subscription=public_id),
+            150,
+            MARCH + timedelta(days=3),
+            prefix=public_id,
+        )
+        subscriptions.cancel_subscription(scope, public_id, mode="now")
+    clock.advance(timedelta(minutes=1))
+
+    assert sweep.run_sweep(clock.now()).invoices_created == 1
+
+    closing = _invoices()[-1]
+    assert closing.subscription is None
+    # Each subscription's closing period is keyed by one microsecond from the cancellation ...
+    closing_key = (ELEVENTH, ELEVENTH + timedelta(microseconds=1))
+    assert sorted(_periods(closing)) == sorted([(pro, *closing_key), (team, *closing_key)])
+    # ... while the shared invoice shows what its lines cover: the usage since 1 March and the credits
+    # up to where the cancelled periods would have ended.
+    credits = {(line.period_start, line.period_end) for line in closing.lines.filter(kind="proration_credit")}
+    assert credits == {(ELEVENTH, APRIL)}
+    assert {(line.period_start, line.period_end) for line in closing.lines.filter(kind="usage")} == {
+        (MARCH, ELEVENTH)
+    }
+    assert (closing.period_start, closing.period_end) == (MARCH, APRIL)
+    assert (closing.usage_start, closing.usage_end) == (MARCH, ELEVENTH)
 
 
 def test_the_data_migration_gives_each_existing_subscription_invoice_its_period(scope, clock):

@@ -189,6 +189,79 @@ def test_cancel_now_ends_the_subscription(api, catalogue, clock):
     assert refused.json()["code"] == "invalid_transition"
 
 
+def _per_seat_plan(api, catalogue, code: str, interval: str) -> str:
+    """A plan without a base fee (0.00) whose seats cost 10.00 each per ``interval``."""
+    seats = {
+        "code": "seats",
+        "name_en": "Seats",
+        "name_de": "Plätze",
+        "kind": "quantity",
+        "price": {"model": "per_unit", "unit_price": "10.00"},
+    }
+    base = {
+        "code": "base",
+        "name_en": "Base fee",
+        "name_de": "Grundgebühr",
+        "kind": "recurring",
+        "price": {"model": "flat", "amount": "0.00"},
+    }
+    return _plan(
+        api,
+        catalogue["product"],
+        code,
+        "0.00",
+        interval={"unit": interval, "count": 1},
+        charges=[base, seats],
+        credit_unused_on_cancel=True,
+    )
+
+
+def test_the_zero_marks_of_a_plan_without_a_base_fee_are_not_shown_as_items(api, catalogue, clock):
+    from turnus.apps.subscriptions.models import SubscriptionCharge
+
+    monthly = _per_seat_plan(api, catalogue, "per_seat", "month")
+    yearly = _per_seat_plan(api, catalogue, "per_seat_yearly", "year")
+    body = {"customer": catalogue["customer"], "plan": monthly, "quantities": {"seats": "2"}}
+    sub = api.post("/v1/subscriptions", body).json()
+    stored = SubscriptionCharge.objects.filter(subscription__public_id=sub["id"])
+
+    def pending() -> list[tuple[str, str]]:
+        return [
+            (c["kind"], c["amount"]) for c in api.get(f"/v1/subscriptions/{sub['id']}/pending_charges").json()
+        ]
+
+    # The first period's 0.00 fee is stored as the mark that bills the seats, and not listed.
+    assert [(c.kind, c.amount) for c in stored] == [("recurring", 0)]
+    assert pending() == []
+
+    clock.advance(timedelta(days=10))
+    more = api.post(f"/v1/subscriptions/{sub['id']}/change", {"quantities": {"seats": "5"}}).json()
+    assert [i["kind"] for i in more["items"]] == ["proration_credit", "proration_charge"]
+    assert pending() == [(i["kind"], i["amount"]) for i in more["items"]]
+
+    # A change to a yearly cycle begins a new period: its 0.00 fee is a mark too, neither shown by the
+    # preview nor by the change, while the seats' proration is.
+    change = {"plan": yearly, "effective": "now"}
+    preview = api.post(f"/v1/subscriptions/{sub['id']}/preview_change", change).json()
+    changed = api.post(f"/v1/subscriptions/{sub['id']}/change", change).json()
+    assert changed["items"] == preview["items"]
+    assert changed["items"]
+    assert all(Decimal(item["amount"]) for item in changed["items"])
+    assert ("recurring", Decimal(0)) in [(c.kind, c.amount) for c in stored.order_by("pk")[3:]]
+    assert pending() == [
+        *((i["kind"], i["amount"]) for i in more["items"]),
+        *((i["kind"], i["amount"]) for i in changed["items"]),
+    ]
+
+    # Cancelled now, the credit of the period cut short is 0.00: a mark, stored and not listed.
+    clock.advance(timedelta(days=3))
+    before = pending()
+    cancelled = api.post(f"/v1/subscriptions/{sub['id']}/cancel", {"mode": "now"})
+    assert cancelled.status_code == 200, cancelled.content
+    assert stored.filter(kind="proration_credit", amount=0, description="lifecycle.cancel.credit").exists()
+    assert pending() == before
+
+
 def test_cancel_at_contract_end_respects_the_notice_period(api, catalogue, clock):
     sub = _subscribe(api, catalogue, plan="yearly_contract")
     assert sub["contract_end"] == "2027-03-09T23:00:00Z"

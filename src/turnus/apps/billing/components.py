@@ -17,16 +17,20 @@ new one from the change to the period end). What a component costs for a whole p
   the period end is therefore in effect for the next period. A period begun by an immediate change of
   plan to a new billing cycle is charged by that change's proration and gets no component line.
 - An add-on with the plan's interval is billed once per billing period; an add-on with another interval
-  is billed for each of its own periods (anchored at the day it was added) on the first billing period
-  it overlaps, once.
+  is billed for each of its own periods (anchored at the day it was first added) on the first billing
+  period it overlaps, once. Each is billed at its quantity when the (its own) period begins, read from
+  the add-on's history (``SubscriptionAddOn.quantity_at``); a change within a period is the proration
+  the change stored, so a removed add-on is billed up to its removal and not after.
 - A period cut short by a cancellation now, a pause that restarts the period or an end inside it gets
-  back the unused part of its component fees and of its add-on fees with the plan's interval exactly as
-  the recurring fee does: the lifecycle's credit of that part (``lifecycle.CUT_SHORT``, 0.00 for a plan
-  without a base fee) is the signal, and each fee at the quantities in effect when the period was cut is
-  prorated over the same part of the same basis, by the plan's proration mode. The invoice that bills
-  the lifecycle's credit bills these credits: billed in advance the closing invoice (or the next one
-  after a pause), billed in arrears the period's own invoice, where a credit is taken off the line of
-  the period it belongs to (which then covers the used part only).
+  back the unused part of its component fees and of its add-on fees exactly as the recurring fee does:
+  the lifecycle's credit of that part (``lifecycle.CUT_SHORT``, 0.00 for a plan without a base fee) is
+  the signal, and each fee at the quantities in effect when the period was cut is prorated over the same
+  part of the same basis, by the plan's proration mode; an add-on with another interval gets back the
+  rest of its own period (and, should the service resume within that period, is billed for the rest of
+  it from then on). The invoice that bills the lifecycle's credit bills these credits: billed in
+  advance the closing invoice (or the next one after a pause), billed in arrears the period's own
+  invoice, where a credit is taken off the line of the period it belongs to (which then covers the used
+  part only).
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ from turnus.apps.billing.models import (
     InvoiceStatus,
 )
 from turnus.apps.catalog.models import AddOn, BillingTiming, ChargeKind, PlanVersion
+from turnus.apps.subscriptions import services as subscriptions
 from turnus.apps.subscriptions.models import Subscription, SubscriptionAddOn, SubscriptionCharge
 from turnus.core.models import AuditEvent
 from turnus.engine.errors import InvalidPeriod
@@ -216,6 +221,38 @@ def _billed_addon_periods(subscription: Subscription, period: Period) -> set[tup
     return {(metadata.get(ADDON, ""), start) for metadata, start in lines if start is not None}
 
 
+def _gaps(subscription: Subscription) -> list[tuple[datetime, datetime | None]]:
+    """The spans without service after a period was cut short (``CUT_SHORT``): from the cut to the start of
+    the next paid period (its ``recurring`` mark, made after the cut), ``None`` if none followed."""
+    rows = (
+        SubscriptionCharge.objects.filter(subscription=subscription)
+        .filter(Q(kind=ItemKind.RECURRING) | Q(kind=ItemKind.PRORATION_CREDIT, description__in=CUT_SHORT))
+        .order_by("pk")
+        .values_list("kind", "period_start")
+    )
+    gaps: list[tuple[datetime, datetime | None]] = []
+    cut: datetime | None = None
+    for kind, start in rows:
+        if kind != ItemKind.RECURRING:
+            cut = start if cut is None else cut
+        elif cut is not None:
+            gaps.append((cut, start))
+            cut = None
+    if cut is not None:
+        gaps.append((cut, None))
+    return gaps
+
+
+def _billable_starts(span: Period, gaps: list[tuple[datetime, datetime | None]]) -> list[datetime]:
+    """Where the add-on's own period ``span`` is billed from: its start, unless the service was cut off
+    then, and each resumption of the service within it (the rest of the span after a cut is credited)."""
+    starts = []
+    if not any(cut <= span.start and (back is None or span.start < back) for cut, back in gaps):
+        starts.append(span.start)
+    starts += [back for _cut, back in gaps if back is not None and span.start < back < span.end]
+    return starts
+
+
 def _addon_lines(
     subscription: Subscription,
     period: Period,
@@ -225,6 +262,10 @@ def _addon_lines(
     tax_for: TaxFor,
     language: str,
 ) -> list[LineInput]:
+    """The add-on fees of ``period``: an add-on with the plan's interval at its quantity when the period
+    begins; one with another interval for each of its own periods that overlaps ``period`` and no earlier
+    invoice billed, at its quantity when that begins (or the rest of it from a resumption after a cut,
+    prorated). A change within a period is the proration its change stored."""
     attached = (
         SubscriptionAddOn.objects.filter(subscription=subscription, added_at__lt=period.end)
         .select_related("addon")
@@ -232,30 +273,38 @@ def _addon_lines(
     )
     lines: list[LineInput] = []
     billed: set[tuple[str, datetime]] | None = None
+    gaps: list[tuple[datetime, datetime | None]] = []
     product_category = version.plan.product.tax_category
+    mode, timezone = ProrationMode(version.proration_mode), subscription.timezone
     for attachment in attached:
-        addon, quantity = attachment.addon, Decimal(attachment.quantity)
-        if quantity <= 0:
-            continue
-        rated = rate(addon.engine_price(), quantity, addon.currency).amount
+        addon = attachment.addon
+        spans: list[tuple[Period, Decimal, Money]] = []
         if addon.interval() == version.interval():
-            spans = [(period, _for_period(rated, full, period, version, subscription.timezone))]
+            quantity = attachment.quantity_at(period.start)
+            if quantity > 0:
+                rated = rate(addon.engine_price(), quantity, addon.currency).amount
+                spans.append((period, quantity, _for_period(rated, full, period, version, timezone)))
         else:
             if billed is None:
-                billed = _billed_addon_periods(subscription, period)
-            spans = [
-                (span, rated)
-                for span in _addon_periods(addon, attachment.added_at, period, subscription.timezone)
-                if (addon.code, span.start) not in billed
-            ]
+                billed, gaps = _billed_addon_periods(subscription, period), _gaps(subscription)
+            for span in _addon_periods(addon, attachment.added_at, period, timezone):
+                for start in _billable_starts(span, gaps):
+                    quantity = attachment.quantity_at(start)
+                    if quantity <= 0 or (addon.code, start) in billed:
+                        continue
+                    rated = rate(addon.engine_price(), quantity, addon.currency).amount
+                    part = Period(start, span.end)
+                    if part != span:
+                        rated = prorate(rated, span, part, mode, timezone)
+                    spans.append((part, quantity, rated))
         line_tax = tax if addon.tax_category == product_category else tax_for(TaxCategory(addon.tax_category))
-        text = _("Add-on: %(addon)s × %(quantity)s") % {
-            "addon": addon.name(language) or addon.code,
-            "quantity": _whole(quantity),
-        }
-        for span, amount in spans:
+        for span, quantity, amount in spans:
             if not amount.amount:
                 continue
+            text = _("Add-on: %(addon)s × %(quantity)s") % {
+                "addon": addon.name(language) or addon.code,
+                "quantity": _whole(quantity),
+            }
             lines.append(
                 LineInput(
                     description=text,
@@ -387,14 +436,12 @@ def _cut_credits(
         return []
     part = Period(cut.period_start, cut.period_end)
     basis = _basis(subscription, part, version)
-    if basis is None:
-        return []
     mode, timezone = ProrationMode(version.proration_mode), subscription.timezone
-    quantities = state_at(subscription, part.start).quantities
+    quantities = state_at(subscription, part.start).quantities if basis is not None else {}
     credits: list[_Credit] = []
     for charge in version.ordered_charges():
         quantity = quantities.get(charge.code, Decimal(0))
-        if charge.kind != ChargeKind.QUANTITY or quantity <= 0:
+        if charge.kind != ChargeKind.QUANTITY or quantity <= 0 or basis is None:
             continue
         rated = rate(charge.engine_price(), quantity, version.currency).amount
         text = _("%(charge)s × %(quantity)s") % {
@@ -410,8 +457,14 @@ def _cut_credits(
     )
     product_category = version.plan.product.tax_category
     for attachment in attached:
-        addon, quantity = attachment.addon, Decimal(attachment.quantity)
-        if quantity <= 0 or addon.interval() != version.interval():
+        addon, quantity = attachment.addon, attachment.quantity_at(part.start)
+        if addon.interval() == version.interval():
+            unused, paid = part, basis
+        else:
+            # An add-on with another interval gets back the unused part of its own period.
+            paid = subscriptions.addon_period_at(addon, attachment.added_at, part.start, timezone)
+            unused = part if paid is None else Period(part.start, paid.end)
+        if quantity <= 0 or paid is None:
             continue
         line_tax = tax if addon.tax_category == product_category else tax_for(TaxCategory(addon.tax_category))
         rated = rate(addon.engine_price(), quantity, addon.currency).amount
@@ -419,8 +472,10 @@ def _cut_credits(
             "addon": addon.name(language) or addon.code,
             "quantity": _whole(quantity),
         }
-        amount = prorate(rated, basis, part, mode, timezone).amount
-        credits.append(_Credit(ADDON, addon.code, quantity, amount, text, part, version.public_id, line_tax))
+        amount = prorate(rated, paid, unused, mode, timezone).amount
+        credits.append(
+            _Credit(ADDON, addon.code, quantity, amount, text, unused, version.public_id, line_tax)
+        )
     plan = version.name(language) or version.plan.code
     label = _("Credit for unused time: %(plan)s") % {"plan": plan}
     return [replace(credit, text=f"{label} ({credit.text})") for credit in credits if credit.amount]

@@ -17,7 +17,8 @@ Exactly once. Each subscription period an invoice bills has a ``BilledPeriod`` r
 (subscription, period start, period end, kind) and written in the transaction that stores the invoice;
 its usage bounds are the ones metering is closed to. An invoice of one subscription has one row (and
 ``Invoice.subscription`` set); a consolidated invoice (``create_consolidated_draft``) has one per
-subscription and no ``Invoice.subscription``: its ``period_*``/``usage_*`` span its rows.
+subscription and no ``Invoice.subscription``: its ``period_*`` span what each row's period shows
+(``invoice_period``: a closing period shows what its lines cover), its ``usage_*`` the rows' usage.
 """
 
 from __future__ import annotations
@@ -230,7 +231,12 @@ def _used_lines(
         start = min(c.period_start for c in group)
         end = min(credits) if credits else max(c.period_end for c in group)
         quantity = Decimal(group[0].quantity) or Decimal(1)
-        text = _("Used time: %(plan)s") % {"plan": _plan_name(versions[version_id], language)}
+        kind, text = ItemKind.USED, _("Used time: %(plan)s")
+        if amount < 0:
+            kind, text = ItemKind.PRORATION_CREDIT, _("Credit for unused time: %(plan)s")
+            start = min(credits)
+            end = max(c.period_end for c in group if c.kind == ItemKind.PRORATION_CREDIT)
+        text = text % {"plan": _plan_name(versions[version_id], language)}
         lines.append(
             LineInput(
                 description=text,
@@ -238,7 +244,7 @@ def _used_lines(
                 unit_price=_unit_price(amount, quantity),
                 tax=tax,
                 amount=amount,
-                kind=ItemKind.USED.value,
+                kind=kind.value,
                 period=(start, end) if start < end else None,
                 metadata={"charges": ",".join(charge.public_id for charge in group)},
             )
@@ -305,9 +311,10 @@ def usage_period(
 ) -> Period | None:
     """Which usage the invoice of ``period`` bills: in arrears the period's own; in advance the usage
     after the previous invoice's usage window (or the start) up to the period start."""
-    if in_arrears:
-        return period
     last = reads.last_usage_end(subscription, period)
+    if in_arrears:
+        start = last if last is not None else period.start
+        return Period(start, period.end) if start < period.end else None
     start = last if last is not None else subscription.started_at
     return Period(start, period.start) if start < period.start else None
 
@@ -605,10 +612,18 @@ def closing_period(subscription: Subscription) -> Period:
     if subscription.ended_at is None:
         raise NothingToInvoice(f"subscription {subscription.public_id} has not ended", field="id")
     if subscription.plan_version.billing_timing == BillingTiming.IN_ARREARS:
-        raise NothingToInvoice(
-            f"subscription {subscription.public_id} is billed in arrears; its last period bills its usage",
-            field="id",
+        last = (
+            SubscriptionCharge.objects.filter(subscription=subscription, kind=ItemKind.RECURRING)
+            .order_by("-period_end")
+            .values_list("period_end", flat=True)
+            .first()
         )
+        if last is None or last >= subscription.ended_at:
+            raise NothingToInvoice(
+                f"subscription {subscription.public_id} is billed in arrears; "
+                "its last period bills its usage",
+                field="id",
+            )
     return Period(subscription.ended_at, subscription.ended_at + CLOSING_SPAN)
 
 
@@ -625,12 +640,19 @@ def invoice_period(built: BuiltInvoice) -> Period:
     e.g. the usage from the last invoice's usage end to the end and the credit from the end to where the
     interrupted period would have ended. Should nothing have a period (only one-off charges), the closing
     period stays, which reads as the day the subscription ended."""
-    period = built.period
-    if not _is_closing(built.subscription, period):
+    return _shown_period(built.subscription, built.period, built.lines, built.usage_period)
+
+
+def _shown_period(
+    subscription: Subscription, period: Period, lines: Sequence[LineInput], usage: Period | None
+) -> Period:
+    """What ``invoice_period`` shows for billing period ``period`` of ``subscription`` with ``lines`` and
+    the usage window ``usage``; a consolidated invoice spans this of each of its periods."""
+    if not _is_closing(subscription, period):
         return period
-    spans = [line.period for line in built.lines if line.period is not None]
-    if built.usage_period is not None:
-        spans.append((built.usage_period.start, built.usage_period.end))
+    spans = [line.period for line in lines if line.period is not None]
+    if usage is not None:
+        spans.append((usage.start, usage.end))
     if not spans:
         return period
     start = min(span[0] for span in spans)
@@ -960,6 +982,25 @@ def create_draft(scope: Scope, subscription_id: str, period: Period | None = Non
         return Drafted(found, False)
 
 
+def settle_period(subscription: Subscription, period: Period) -> None:
+    """Settle ``period`` of ``subscription``, whose invoice would hold nothing (``NothingToInvoice``):
+    nothing is stored for it, and the 0.00 marks among the pending charges that invoice would have
+    consumed (a plan without a base fee marks its paid and cut-short periods for their component and
+    add-on fees, ``subscriptions.services.charge_rows``) are dropped once their period is over or the
+    subscription ended, since they can bill nothing any more; so the billing run does not take their
+    periods up again. The mark of a period still under way stays: a change within it (seats added, then
+    a cancellation now) still bills and credits by it."""
+    now = clock.now()
+    ended = subscription.ended_at is not None and subscription.ended_at <= now
+    settled = [
+        charge.pk
+        for charge in DATABASE_READS.pending_charges(subscription, period)
+        if not Decimal(charge.amount) and (ended or charge.period_end <= now)
+    ]
+    if settled:
+        SubscriptionCharge.objects.filter(pk__in=settled).delete()
+
+
 def usage_bounds(part: PeriodLines) -> tuple[datetime, datetime]:
     usage = part.usage_period
     return (usage.start, usage.end) if usage is not None else (part.period.start, part.period.start)
@@ -981,10 +1022,11 @@ def create_consolidated_draft(scope: Scope, items: Sequence[tuple[str, Period]])
     raise AssertionError  # pragma: no cover
 
 
-def _draft_alone(scope: Scope, subscription_id: str, period: Period) -> list[Drafted]:
+def _draft_alone(scope: Scope, subscription: Subscription, period: Period) -> list[Drafted]:
     try:
-        drafted = create_draft(scope, subscription_id, period)
+        drafted = create_draft(scope, subscription.public_id, period)
     except NothingToInvoice:
+        settle_period(subscription, period)
         return []
     return [drafted] if drafted.created else []
 
@@ -997,15 +1039,22 @@ def _create_consolidated(scope: Scope, items: Sequence[tuple[str, Period]]) -> l
             if _existing_draft(subscription, period) is None:
                 todo.append((subscription, period))
         if len(todo) <= 1:
-            return [found for sub, period in todo for found in _draft_alone(scope, sub.public_id, period)]
+            return [found for sub, period in todo for found in _draft_alone(scope, sub, period)]
         built = build_consolidated_invoice(scope, todo, at=clock.now())
+        billed = {part.subscription.pk for part in built.parts}
+        for subscription, period in todo:
+            if subscription.pk not in billed:
+                settle_period(subscription, period)
         if built.composed is None:
             return []
         if len(built.parts) == 1:
             part = built.parts[0]
-            return _draft_alone(scope, part.subscription.public_id, part.period)
+            return _draft_alone(scope, part.subscription, part.period)
         parts = built.parts
         usages = [usage_bounds(part) for part in parts]
+        shown = [
+            _shown_period(part.subscription, part.period, part.lines, part.usage_period) for part in parts
+        ]
         invoice = _store(
             scope,
             built.composed,
@@ -1013,7 +1062,7 @@ def _create_consolidated(scope: Scope, items: Sequence[tuple[str, Period]]) -> l
             subscription=None,
             kind=DocumentKind.INVOICE,
             status=InvoiceStatus.DRAFT,
-            period=(min(p.period.start for p in parts), max(p.period.end for p in parts)),
+            period=(min(p.start for p in shown), max(p.end for p in shown)),
             usage=(min(u[0] for u in usages), max(u[1] for u in usages)),
         )
         for part, usage in zip(parts, usages, strict=True):

@@ -17,7 +17,9 @@ Exactly once. Subscriptions are taken in batches by primary key, in one transact
 batched path (``batch``) bills what it can of a batch in one savepoint; every other subscription is billed
 in its own savepoint: an error rolls back only that subscription's work and is recorded as a
 ``BillingError``. The unique ``BilledPeriod`` row per (subscription, period, kind) and
-``NothingToInvoice`` make a repeated run a no-op; a crash loses the open batch whole, never half of it.
+``NothingToInvoice`` make a repeated run a no-op (a period with nothing to bill is settled,
+``services.settle_period``, so it is not taken up again); a crash loses the open batch whole, never half
+of it.
 
 Consolidated invoicing. Tenants with ``BillingSettings.consolidate_invoices`` are billed by customer
 instead (``due_customers``): batches of customers with a due subscription, each customer's row locked
@@ -259,6 +261,7 @@ def _bill(scope: Scope, subscription: Subscription, now: datetime, finalize_at_o
         try:
             drafted = services.create_draft(scope, subscription.public_id, period)
         except services.NothingToInvoice:
+            services.settle_period(subscription, period)
             continue
         if drafted.created:
             created.append(_issued(scope, drafted.invoice, finalize_at_once))
@@ -282,6 +285,7 @@ def _bill_customer(
             try:
                 drafted = services.create_draft(scope, subscription.public_id, period)
             except services.NothingToInvoice:
+                services.settle_period(subscription, period)
                 continue
             if drafted.created:
                 created.append(_issued(scope, drafted.invoice, finalize_at_once))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from django.http import HttpRequest
@@ -13,6 +14,7 @@ from turnus.apps.subscriptions import queries, services
 from turnus.apps.subscriptions import state as states
 from turnus.apps.subscriptions.models import Subscription, SubscriptionCharge
 from turnus.apps.subscriptions.schemas import (
+    AddOnChangeIn,
     CancelIn,
     ChangeIn,
     ChangeOut,
@@ -33,6 +35,7 @@ from turnus.core.api import ListResponse, scope_of
 from turnus.core.pagination import DEFAULT_LIMIT, paginate
 from turnus.core.scope import Scope
 from turnus.engine import lifecycle
+from turnus.engine.lifecycle import ItemKind
 from turnus.engine.money import Money
 
 router = Router(tags=["subscriptions"])
@@ -64,9 +67,23 @@ def _render_outcome(scope: Scope, outcome: services.Outcome) -> SubscriptionOut:
     )
 
 
+def _is_mark(kind: str, amount: Decimal, description: str) -> bool:
+    """A 0.00 lifecycle item (a paid period's recurring fee, the credit of a period cut short) only
+    marks a period for the fees billed with the recurring fee: bookkeeping, not shown as an item."""
+    if amount:
+        return False
+    return kind == ItemKind.RECURRING or (
+        kind == ItemKind.PRORATION_CREDIT and description in lifecycle.CUT_SHORT
+    )
+
+
 def _change_out(outcome: services.Outcome) -> ChangeOut:
     state = outcome.transition.subscription
-    items = [ItemOut.from_item(item) for item in outcome.transition.items]
+    items = [
+        ItemOut.from_item(item)
+        for item in outcome.transition.items
+        if not _is_mark(item.kind, item.amount.amount, item.description)
+    ]
     currency = state.plan.currency
     total = sum(
         (Money(item.amount, item.currency) for item in items if item.currency == currency),
@@ -81,7 +98,9 @@ def _change_out(outcome: services.Outcome) -> ChangeOut:
         items=items,
         total=MoneyOut(amount=total.amount, currency=currency),
         dropped_quantities=list(outcome.dropped),
-        subscription=subscription_out(outcome.subscription, state, outcome.components, now, outcome.plans),
+        subscription=subscription_out(
+            outcome.subscription, state, outcome.components, now, outcome.plans, outcome.addons
+        ),
     )
 
 
@@ -156,7 +175,8 @@ def list_scheduled_changes(request: HttpRequest, id: str) -> list[ScheduledChang
     scope = scope_of(request)
     with _at_time_of(scope, id):
         outcome = services.current_view(scope, id)
-        return scheduled_changes(outcome.transition.subscription, outcome.components)
+        addons = outcome.subscription.addons.select_related("addon")
+        return scheduled_changes(outcome.transition.subscription, outcome.components, addons, clock.now())
 
 
 @router.get(
@@ -165,7 +185,11 @@ def list_scheduled_changes(request: HttpRequest, id: str) -> list[ScheduledChang
 def list_pending_charges(request: HttpRequest, id: str) -> list[ItemOut]:
     subscription = services.get_subscription(scope_of(request), id)
     charges = SubscriptionCharge.objects.filter(subscription=subscription).order_by("public_id")
-    return [ItemOut.from_charge(charge) for charge in charges]
+    return [
+        ItemOut.from_charge(charge)
+        for charge in charges
+        if not _is_mark(charge.kind, charge.amount, charge.description)
+    ]
 
 
 @router.post("/subscriptions/{id}/change", response=ChangeOut, operation_id="change_subscription")
@@ -196,6 +220,30 @@ def preview_change(request: HttpRequest, id: str, body: ChangeIn) -> ChangeOut:
             quantity=body.quantity,
             effective=body.effective,
             quantities=body.quantities,
+        )
+        return _change_out(outcome)
+
+
+@router.post("/subscriptions/{id}/addons", response=ChangeOut, operation_id="change_subscription_addon")
+def change_addon(request: HttpRequest, id: str, body: AddOnChangeIn) -> ChangeOut:
+    scope = scope_of(request)
+    with _at_time_of(scope, id):
+        outcome = services.change_addon(
+            scope, id, addon=body.addon, quantity=body.quantity, effective=body.effective
+        )
+        return _change_out(outcome)
+
+
+@router.post(
+    "/subscriptions/{id}/addons/preview",
+    response=ChangeOut,
+    operation_id="preview_subscription_addon_change",
+)
+def preview_addon_change(request: HttpRequest, id: str, body: AddOnChangeIn) -> ChangeOut:
+    scope = scope_of(request)
+    with _at_time_of(scope, id):
+        outcome = services.preview_addon_change(
+            scope, id, addon=body.addon, quantity=body.quantity, effective=body.effective
         )
         return _change_out(outcome)
 

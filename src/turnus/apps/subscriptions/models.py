@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from decimal import Decimal
+from typing import NamedTuple
+
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -115,6 +119,17 @@ class SubscriptionAddOn(models.Model):
     )
     quantity = models.DecimalField(_("quantity"), max_digits=20, decimal_places=6, default=1)
     added_at = models.DateTimeField(_("added at"))
+    changes = models.JSONField(
+        _("quantity changes"),
+        default=list,
+        blank=True,
+        editable=False,
+        help_text=_("Every quantity the add-on had or is to have, from when on; empty if it never changed."),
+    )
+    scheduled_quantity = models.DecimalField(
+        _("scheduled quantity"), max_digits=20, decimal_places=6, null=True, blank=True, editable=False
+    )
+    scheduled_at = models.DateTimeField(_("quantity changes at"), null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name = _("subscription add-on")
@@ -125,6 +140,55 @@ class SubscriptionAddOn(models.Model):
 
     def __str__(self) -> str:
         return f"{self.subscription_id}: {self.addon_id}"
+
+    def timeline(self) -> list[AddOnQuantity]:
+        """The add-on's quantities over time, oldest first (one for all time if it never changed)."""
+        if not self.changes:
+            return [AddOnQuantity(None, Decimal(self.quantity), False)]
+        return [
+            AddOnQuantity(
+                None if entry["at"] is None else datetime.fromisoformat(entry["at"]),
+                Decimal(entry["quantity"]),
+                entry.get("timing") == PERIOD_END,
+            )
+            for entry in self.changes
+        ]
+
+    def quantity_at(self, instant: datetime) -> Decimal:
+        """The quantity a period (or the part of one) beginning at ``instant`` bills.
+
+        A change for a period end counts from its instant on; a change made now counts only after its
+        instant, as its proration pays for the rest of the period it was made in."""
+        quantity = Decimal(0)
+        for change in self.timeline():
+            if change.at is None or change.at < instant or (change.at == instant and change.at_period_end):
+                quantity = change.quantity
+        return quantity
+
+    def quantity_as_of(self, instant: datetime) -> Decimal:
+        """The quantity once every change made or due by ``instant`` took effect."""
+        quantity = Decimal(0)
+        for change in self.timeline():
+            if change.at is None or change.at <= instant:
+                quantity = change.quantity
+        return quantity
+
+    def pending(self, instant: datetime) -> AddOnQuantity | None:
+        """The change that takes effect after ``instant``, if one is scheduled."""
+        later = [change for change in self.timeline() if change.at is not None and change.at > instant]
+        return later[-1] if later else None
+
+
+PERIOD_END = "period_end"
+
+
+class AddOnQuantity(NamedTuple):
+    """An add-on's quantity from ``at`` on (``None``: since it was added); ``at_period_end`` if it took
+    effect at the end of a period rather than when it was made."""
+
+    at: datetime | None
+    quantity: Decimal
+    at_period_end: bool
 
 
 class SubscriptionCharge(models.Model):

@@ -1,13 +1,13 @@
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
 from ninja import Field, Schema
 
-from turnus.apps.subscriptions.models import Subscription, SubscriptionCharge
+from turnus.apps.subscriptions.models import Subscription, SubscriptionAddOn, SubscriptionCharge
 from turnus.apps.subscriptions.state import Components
 from turnus.core.api import DecimalString, InputSchema, UtcDateTime
 from turnus.engine import lifecycle
@@ -17,6 +17,12 @@ from turnus.engine.money import Money
 class SubscriptionAddOnIn(InputSchema):
     addon: str = Field(min_length=1, max_length=40)
     quantity: DecimalString = Decimal(1)
+
+
+class AddOnChangeIn(InputSchema):
+    addon: str = Field(min_length=1, max_length=40)
+    quantity: DecimalString = Decimal(1)
+    effective: Literal["now", "period_end"] | None = None
 
 
 class SubscriptionIn(InputSchema):
@@ -99,11 +105,12 @@ class ItemOut(Schema):
 
 
 class ScheduledChangeOut(Schema):
-    type: Literal["plan_change", "quantity_change", "cancellation", "pause", "resume"]
+    type: Literal["plan_change", "quantity_change", "addon_change", "cancellation", "pause", "resume"]
     effective_at: datetime | None
     plan_version: str | None = None
     quantity: DecimalString | None = None
     quantities: dict[str, DecimalString] | None = None
+    addon: str | None = None
 
 
 class SubscriptionAddOnOut(Schema):
@@ -166,8 +173,37 @@ class MigrationOut(Schema):
     skipped: list[dict[str, str]]
 
 
-def scheduled_changes(state: lifecycle.Subscription, components: Components) -> list[ScheduledChangeOut]:
+def _addons_as_of(addons: Iterable[SubscriptionAddOn], now: datetime) -> list[SubscriptionAddOnOut]:
+    """The add-ons attached at ``now`` or to be attached later (quantity 0 until then)."""
+    return [
+        SubscriptionAddOnOut(addon=attachment.addon.public_id, quantity=quantity.normalize())
+        for attachment in addons
+        if (quantity := attachment.quantity_as_of(now)) or attachment.pending(now) is not None
+    ]
+
+
+def _addon_changes(addons: Iterable[SubscriptionAddOn], now: datetime) -> list[ScheduledChangeOut]:
+    return [
+        ScheduledChangeOut(
+            type="addon_change",
+            effective_at=pending.at,
+            addon=attachment.addon.public_id,
+            quantity=pending.quantity.normalize(),
+        )
+        for attachment in addons
+        if (pending := attachment.pending(now)) is not None
+    ]
+
+
+def scheduled_changes(
+    state: lifecycle.Subscription,
+    components: Components,
+    addons: Iterable[SubscriptionAddOn] = (),
+    now: datetime | None = None,
+) -> list[ScheduledChangeOut]:
     changes: list[ScheduledChangeOut] = []
+    if not state.is_terminal:
+        changes += _addon_changes(addons, now or state.as_of)
     if components.scheduled and not state.is_terminal:
         changes.append(
             ScheduledChangeOut(
@@ -201,8 +237,13 @@ def subscription_out(
     components: Components,
     now: datetime,
     plans: Mapping[str, str],
+    addons: Iterable[SubscriptionAddOn] | None = None,
 ) -> SubscriptionOut:
-    """The API view of ``state`` and ``components``; ``plans`` maps plan version ids to their plan's id."""
+    """The API view of ``state`` and ``components``; ``plans`` maps plan version ids to their plan's id;
+    ``addons`` are the subscription's stored add-ons unless given."""
+    if addons is None:
+        addons = subscription.addons.all() if getattr(subscription, "has_addons", True) else ()
+    addons = list(addons)
     period = state.current_period
     earliest = None if state.is_terminal else lifecycle.earliest_cancellation(state, max(now, state.as_of))
     return SubscriptionOut(
@@ -232,12 +273,9 @@ def subscription_out(
         if state.pause and state.status is lifecycle.SubscriptionStatus.PAUSED
         else None,
         resume_at=state.pause.resume_at if state.pause else None,
-        scheduled_changes=scheduled_changes(state, components),
+        scheduled_changes=scheduled_changes(state, components, addons, now),
         coupon=subscription.coupon.code if subscription.coupon else None,
-        addons=[
-            SubscriptionAddOnOut(addon=a.addon.public_id, quantity=a.quantity.normalize())
-            for a in (subscription.addons.all() if getattr(subscription, "has_addons", True) else ())
-        ],
+        addons=_addons_as_of(addons, now),
         metadata=subscription.metadata,
         created_at=subscription.created_at,
     )

@@ -9,6 +9,9 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
+from django.db.models import F, Q
+from django.utils import translation
+from django.utils.translation import gettext
 
 from turnus.apps.catalog.models import AddOn, ChargeKind, Coupon, Plan, PlanCharge, PlanVersion
 from turnus.apps.catalog.services import lock_version, redeem_coupon
@@ -27,7 +30,7 @@ from turnus.core.errors import Conflict, NotFound, ValidationFailed
 from turnus.core.ids import new_id
 from turnus.core.scope import Actor, ActorKind, Scope
 from turnus.engine import lifecycle
-from turnus.engine.errors import InvalidTransition
+from turnus.engine.errors import InvalidPeriod, InvalidTransition
 from turnus.engine.lifecycle import (
     CancelMode,
     ChangeDirection,
@@ -38,7 +41,7 @@ from turnus.engine.lifecycle import (
     SubscriptionStatus,
 )
 from turnus.engine.money import Money
-from turnus.engine.periods import Period
+from turnus.engine.periods import BillingCycle, Period, local_date
 from turnus.engine.pricing import rate
 from turnus.engine.proration import ProrationMode, change_proration
 
@@ -171,7 +174,9 @@ def _marking_versions(subscription: Subscription, versions: set[str]) -> set[str
     }
     if (
         marked != versions
-        and SubscriptionAddOn.objects.filter(subscription=subscription, quantity__gt=0).exists()
+        and SubscriptionAddOn.objects.filter(subscription=subscription)
+        .filter(Q(quantity__gt=0) | Q(scheduled_quantity__gt=0))
+        .exists()
     ):
         return set(versions)
     return marked
@@ -292,6 +297,7 @@ class Outcome:
     components: states.Components = field(default_factory=states.Components)
     dropped: tuple[str, ...] = ()
     effective_at: datetime | None = None
+    addons: tuple[SubscriptionAddOn, ...] | None = None
 
 
 Move = Callable[[lifecycle.Subscription, states.TermsCache, datetime], lifecycle.Transition]
@@ -351,6 +357,7 @@ def _apply(
         states.store(subscription, transition.subscription, cache)
         states.store_components(subscription, change.components)
         subscription.save()
+        _addons_due(subscription, now)
         _store_items(scope, subscription, transition.items)
         _record_transition(scope, subscription, transition, before)
         subscription_changed.send(Subscription, subscription=subscription, at=now)
@@ -781,3 +788,324 @@ def run_due_migrations(now: datetime, *, tenant_id: int | None = None) -> int:
             _carry_out(scope, migration, now)
             ran += 1
     return ran
+
+
+# --- add-ons of a running subscription -----------------------------------------------------------------
+
+
+def addon_period_at(addon: AddOn, added_at: datetime, instant: datetime, timezone: str) -> Period | None:
+    """The add-on's own period containing ``instant`` (its cycle begins on the day it was first added);
+    ``None`` before that day."""
+    cycle = BillingCycle(addon.interval(), local_date(added_at, timezone), timezone)
+    try:
+        return cycle.period_at(instant)
+    except InvalidPeriod:
+        return None
+
+
+def _addons_due(subscription: Subscription, now: datetime) -> None:
+    """Store the scheduled add-on quantities that have taken effect by ``now`` as the current ones (their
+    ``changes`` already hold them)."""
+    SubscriptionAddOn.objects.filter(subscription=subscription, scheduled_at__lte=now).update(
+        quantity=F("scheduled_quantity"), scheduled_quantity=None, scheduled_at=None
+    )
+
+
+def _whole(quantity: Decimal) -> str:
+    return format(quantity.normalize(), "f")
+
+
+def addon_view(attachment: SubscriptionAddOn, instant: datetime) -> dict[str, Any]:
+    """The add-on as of ``instant``: its quantity then and the change scheduled after it, if any."""
+    pending = attachment.pending(instant)
+    return {
+        "addon": attachment.addon.public_id,
+        "code": attachment.addon.code,
+        "quantity": _whole(attachment.quantity_as_of(instant)),
+        "scheduled_quantity": None if pending is None else _whole(pending.quantity),
+        "scheduled_at": None if pending is None or pending.at is None else pending.at.isoformat(),
+    }
+
+
+@dataclass(frozen=True)
+class AddOnChange:
+    """Setting an add-on's quantity: the attachment as it is to be stored, the money that moves now, the
+    lifecycle events it counts as, and the add-on before and after (for the audit trail)."""
+
+    attachment: SubscriptionAddOn
+    items: tuple[LifecycleItem, ...]
+    events: tuple[LifecycleEvent, ...]
+    direction: ChangeDirection
+    effective_at: datetime
+    before: dict[str, Any]
+    after: dict[str, Any]
+
+
+def _addon(scope: Scope, reference: str) -> AddOn:
+    """The add-on with the id or else the code ``reference``."""
+    found = AddOn.objects.filter(tenant_id=scope.tenant_id, livemode=scope.livemode)
+    addon = found.filter(public_id=reference).first() or found.filter(code=reference).first()
+    if addon is None:
+        raise NotFound(f"no add-on {reference}", field="addon")
+    return addon
+
+
+def _addon_timing(effective: str | None) -> ChangeTiming | None:
+    if effective is None:
+        return None
+    if effective not in {timing.value for timing in ChangeTiming}:
+        allowed = ", ".join(timing.value for timing in ChangeTiming)
+        raise ValidationFailed(f"effective must be one of: {allowed}; got {effective!r}", field="effective")
+    return ChangeTiming(effective)
+
+
+def _addon_amount(addon: AddOn, quantity: Decimal) -> Money:
+    return rate(addon.engine_price(), quantity, addon.currency).amount
+
+
+def _addon_entry(at: datetime | None, quantity: Decimal, timing: ChangeTiming) -> dict[str, Any]:
+    return {
+        "at": None if at is None else at.isoformat(),
+        "quantity": _whole(quantity),
+        "timing": timing.value,
+    }
+
+
+def _set_addon_quantities(
+    attachment: SubscriptionAddOn, now: datetime, change: tuple[datetime, Decimal, ChangeTiming] | None
+) -> None:
+    """Keep what took effect by ``now``, drop the change scheduled after it, add ``change`` (if any)."""
+    kept = [
+        _addon_entry(
+            entry.at, entry.quantity, ChangeTiming.PERIOD_END if entry.at_period_end else ChangeTiming.NOW
+        )
+        for entry in attachment.timeline()
+        if entry.at is None or entry.at <= now
+    ]
+    if change is not None:
+        kept.append(_addon_entry(*change))
+    attachment.changes = kept
+    attachment.quantity = attachment.quantity_as_of(now)
+    pending = attachment.pending(now)
+    attachment.scheduled_quantity = None if pending is None else pending.quantity
+    attachment.scheduled_at = None if pending is None else pending.at
+
+
+def _addon_proration(
+    state: lifecycle.Subscription,
+    version: PlanVersion,
+    addon: AddOn,
+    added_at: datetime,
+    quantities: tuple[Decimal, Decimal],
+    description: str,
+    now: datetime,
+) -> tuple[LifecycleItem, ...]:
+    """Credit of the unused part of the add-on's current period at the old quantity and charge of the
+    rest at the new one: the plan's period for an add-on with the plan's interval, else its own."""
+    if state.status is not SubscriptionStatus.ACTIVE:
+        return ()
+    if addon.interval() == version.interval():
+        period, basis = state.current_period, state.proration_basis
+        if period is None or basis is None:
+            return ()
+        end = period.end
+    else:
+        basis = addon_period_at(addon, added_at, now, state.timezone)
+        if basis is None:
+            return ()
+        end = basis.end
+    if not (basis.start <= now < basis.end and now < end):
+        return ()
+    old, new = quantities
+    old_amount, new_amount = _addon_amount(addon, old), _addon_amount(addon, new)
+    moved = change_proration(
+        old_amount, new_amount, basis, now, ProrationMode(state.plan.proration), state.timezone
+    )
+    part = Period(now, end)
+    items: list[LifecycleItem] = []
+    if (not new_amount < old_amount or version.credit_unused_on_downgrade) and not moved.credit.is_zero():
+        items.append(
+            LifecycleItem(
+                ItemKind.PRORATION_CREDIT, state.plan.plan_id, part, -moved.credit, description, old
+            )
+        )
+    if not moved.charge.is_zero():
+        items.append(
+            LifecycleItem(ItemKind.PRORATION_CHARGE, state.plan.plan_id, part, moved.charge, description, new)
+        )
+    return tuple(items)
+
+
+def _addon_change(
+    subscription: Subscription,
+    state: lifecycle.Subscription,
+    version: PlanVersion,
+    addon: AddOn,
+    attachment: SubscriptionAddOn | None,
+    quantity: Decimal,
+    timing: ChangeTiming | None,
+    now: datetime,
+) -> AddOnChange:
+    """What setting ``addon``'s quantity to ``quantity`` on ``state`` (caught up to ``now``) does.
+
+    Like a change of a component quantity, an active subscription raises now and lowers at the period
+    end by default, and lowers now only if the plan allows it (crediting the unused part only if the plan
+    says so). The period is the plan's for an add-on with the plan's interval, else the add-on's own.
+    Before paid service begins (pending, trialing) nothing has been billed, so a change takes effect at
+    once and for everything billed later. Setting the quantity it has withdraws a scheduled change."""
+    _refuse_component_change(state)
+    if addon.currency != state.plan.currency:
+        raise ValidationFailed(
+            f"add-on {addon.public_id} is in {addon.currency}, the plan in {state.plan.currency}",
+            field="addon",
+        )
+    row = attachment or SubscriptionAddOn(subscription=subscription, addon=addon, quantity=0, added_at=now)
+    before = addon_view(row, now)
+    old, pending = row.quantity_as_of(now), row.pending(now)
+    old_amount, new_amount = _addon_amount(addon, old), _addon_amount(addon, quantity)
+    direction = (
+        ChangeDirection.UPGRADE
+        if old_amount < new_amount
+        else ChangeDirection.DOWNGRADE
+        if new_amount < old_amount
+        else ChangeDirection.SAME_RATE
+    )
+    items: tuple[LifecycleItem, ...] = ()
+    if quantity == old:
+        if pending is None:
+            if not quantity:
+                raise InvalidTransition(
+                    f"the subscription has no add-on {addon.public_id} to remove", field="addon"
+                )
+            raise InvalidTransition(
+                f"the subscription already has add-on {addon.public_id} at quantity {_whole(quantity)}",
+                field="quantity",
+            )
+        _set_addon_quantities(row, now, None)
+        return AddOnChange(
+            row, (), (LifecycleEvent.CHANGE_UNSCHEDULED,), direction, now, before, addon_view(row, now)
+        )
+    if not old and not addon.active:
+        raise Conflict(f"add-on {addon.public_id} is archived and cannot be added", field="addon")
+    # Never in effect so far: its own cycle begins when it takes effect.
+    fresh = not any(entry.quantity > 0 and (entry.at is None or entry.at <= now) for entry in row.timeline())
+    if state.status is not SubscriptionStatus.ACTIVE:
+        if fresh:
+            row.added_at = now
+        row.changes = [_addon_entry(None, quantity, ChangeTiming.NOW)]
+        _set_addon_quantities(row, now, None)
+        return AddOnChange(row, (), (LifecycleEvent.CHANGED,), direction, now, before, addon_view(row, now))
+    if timing is None:
+        timing = ChangeTiming.PERIOD_END if new_amount < old_amount else ChangeTiming.NOW
+    elif timing is ChangeTiming.NOW and new_amount < old_amount and not version.allow_downgrade_now:
+        raise InvalidTransition(
+            f"plan {version.public_id} allows lower add-on quantities only at the period end",
+            field="effective",
+        )
+    own_cycle = addon.interval() != version.interval()
+    if timing is ChangeTiming.NOW:
+        effective_at = now
+        if fresh:
+            row.added_at = now
+        with translation.override(subscription.customer.locale):
+            description = gettext("Add-on: %(addon)s %(old)s → %(new)s") % {
+                "addon": addon.name(subscription.customer.locale) or addon.code,
+                "old": _whole(old),
+                "new": _whole(quantity),
+            }
+        items = _addon_proration(state, version, addon, row.added_at, (old, quantity), description[:200], now)
+        if items and addon.tax_category != version.plan.product.tax_category:
+            raise InvalidTransition(
+                f"add-on {addon.public_id} is taxed in another category than the plan, so it changes only "
+                "at the period end",
+                field="effective",
+            )
+        events: tuple[LifecycleEvent, ...] = (LifecycleEvent.CHANGED,)
+    else:
+        span = addon_period_at(addon, row.added_at, now, state.timezone) if own_cycle and not fresh else None
+        period = span or state.current_period
+        if period is None:
+            raise InvalidTransition("the subscription has no current period to end", field="effective")
+        effective_at = period.end
+        if fresh:
+            row.added_at = effective_at
+        events = (LifecycleEvent.CHANGE_SCHEDULED,)
+    _set_addon_quantities(row, now, (effective_at, quantity, timing))
+    return AddOnChange(row, items, events, direction, effective_at, before, addon_view(row, now))
+
+
+def _addon_outcome(
+    scope: Scope,
+    public_id: str,
+    addon_id: str,
+    quantity: Decimal | int | None,
+    effective: str | None,
+    *,
+    write: bool,
+) -> Outcome:
+    new_quantity = _quantity(quantity)
+    timing = _addon_timing(effective)
+    subscription = get_subscription(scope, public_id, lock=write)
+    addon = _addon(scope, addon_id)
+    attached = {
+        row.addon_id: row
+        for row in SubscriptionAddOn.objects.filter(subscription=subscription).select_related("addon")
+    }
+    changes: list[AddOnChange] = []
+
+    def move(
+        current: lifecycle.Subscription, cache: states.TermsCache, now: datetime
+    ) -> lifecycle.Transition:
+        version = cache.versions[current.plan.plan_id]
+        change = _addon_change(
+            subscription, current, version, addon, attached.get(addon.pk), new_quantity, timing, now
+        )
+        changes.append(change)
+        return lifecycle.Transition(current, change.items, change.events)
+
+    outcome = _apply(scope, public_id, move, write=write)
+    [change] = changes
+    if write:
+        change.attachment.save()
+        record(
+            scope,
+            "subscription.addon_changed",
+            "subscription",
+            public_id,
+            before={"id": public_id, **change.before},
+            after={"id": public_id, **change.after},
+        )
+    attached[addon.pk] = change.attachment
+    rows = sorted(attached.values(), key=lambda row: (row.added_at, row.addon.public_id))
+    return replace(
+        outcome,
+        direction=change.direction,
+        effective_at=change.effective_at,
+        addons=tuple(rows),
+    )
+
+
+@transaction.atomic
+def change_addon(
+    scope: Scope,
+    public_id: str,
+    *,
+    addon: str,
+    quantity: Decimal | int | None = None,
+    effective: str | None = None,
+) -> Outcome:
+    """Add ``addon`` (its id or code) to the subscription, change its quantity or remove it (quantity 0),
+    now (prorated for the rest of its current period) or at the end of that period (``effective``)."""
+    return _addon_outcome(scope, public_id, addon, quantity, effective, write=True)
+
+
+def preview_addon_change(
+    scope: Scope,
+    public_id: str,
+    *,
+    addon: str,
+    quantity: Decimal | int | None = None,
+    effective: str | None = None,
+) -> Outcome:
+    """What ``change_addon`` would do now, computed by the same code, without writing anything."""
+    return _addon_outcome(scope, public_id, addon, quantity, effective, write=False)
