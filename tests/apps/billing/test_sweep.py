@@ -12,6 +12,7 @@ from django.db import connection, connections
 from tests.apps.billing.support import APRIL, MARCH, MAY, scope_of, subscribe
 from turnus.apps.billing import services, sweep, tasks
 from turnus.apps.billing.models import BillingError, BillingSchedule, Invoice
+from turnus.apps.subscriptions.models import Subscription
 from turnus.core.clock import FrozenClock, use_clock
 
 JUNE = datetime(2026, 5, 31, 22, 0, tzinfo=UTC)
@@ -78,6 +79,24 @@ def test_a_second_run_creates_nothing_and_finds_nothing_due(scope, clock):
     assert (second.invoices_created, second.subscriptions) == (0, 0)
     assert Invoice.objects.count() == 2
     assert sweep.due_subscriptions(clock.now(), limit=10) == []
+
+
+@pytest.mark.django_db
+def test_subscriptions_without_a_billing_schedule_are_found_once_per_run_and_billed(
+    scope, clock, make_tenant
+):
+    subscribed = _subscriptions(scope, 5)  # new: billing has no schedule for them yet
+    keys = sorted(Subscription.objects.filter(public_id__in=subscribed).values_list("pk", flat=True))
+    assert sweep.unscheduled_subscriptions() == keys
+    assert sweep.unscheduled_subscriptions(tenant=make_tenant(legal_name="Andere GmbH")) == []
+    summary = sweep.run_sweep(clock.now(), batch=2)
+    assert (summary.invoices_created, summary.errors) == (5, [])
+    assert [_invoices_of(sub).count() for sub in subscribed] == [1] * 5
+    assert sweep.unscheduled_subscriptions() == []
+    # One made during a run is found by the next.
+    late = subscribe(scope, code="later").subscription
+    assert sweep.due_subscriptions(clock.now(), limit=10, unscheduled=[]) == []
+    assert [s.public_id for s in sweep.due_subscriptions(clock.now(), limit=10)] == [late]
 
 
 @pytest.mark.django_db

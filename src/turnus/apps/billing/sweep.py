@@ -36,7 +36,7 @@ land on separate invoices, never on two for one period.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -44,7 +44,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import F, Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from turnus.apps.billing import batch as batch_path
 from turnus.apps.billing import services
@@ -106,27 +106,54 @@ def due_subscriptions(
     after: int = 0,
     test_clock: TestClock | None = None,
     exclude_tenants: Collection[int] = (),
+    unscheduled: Sequence[int] | None = None,
 ) -> list[Subscription]:
     """Up to ``limit`` due subscriptions with a primary key above ``after``, in key order (none of the
     tenants ``exclude_tenants``: those consolidate invoices, see ``due_customers``).
 
     Without ``test_clock`` only customers on no test clock count (real time never reaches a test clock's
-    customers); with one, only its customers. On PostgreSQL the rows are locked (``FOR UPDATE SKIP
-    LOCKED``): call inside a transaction."""
-    base = _of_tenant(Subscription.objects.filter(pk__gt=after), tenant)
-    base = _on_clock(base, test_clock).order_by("pk")
-    if exclude_tenants:
-        base = base.exclude(tenant_id__in=exclude_tenants)
+    customers); with one, only its customers. ``unscheduled``: the subscriptions without a billing
+    schedule, if the caller looked them up already (``unscheduled_subscriptions``, once per run: finding
+    them walks every subscription above ``after``); otherwise they are looked up here. On PostgreSQL the
+    rows are locked (``FOR UPDATE SKIP LOCKED``): call inside a transaction."""
+    base = _due_base(Subscription.objects.filter(pk__gt=after), tenant, test_clock, exclude_tenants)
     if connection.features.has_select_for_update_skip_locked:
         base = base.select_for_update(skip_locked=True, of=("self",))
+    queries = list(_due(base, now, after=after, unscheduled=unscheduled is None))
+    if unscheduled:
+        queries.append(base.filter(pk__any=[pk for pk in unscheduled if pk > after][:limit]))
     found: set[int] = set()
-    for query in _due(base, now):
+    for query in queries:
         found.update(query.values_list("pk", flat=True)[:limit])
     chosen = sorted(found)[:limit]
     # The rows are locked by now; read them whole once, with what billing them reads.
     return list(
         Subscription.objects.filter(pk__any=chosen).select_related("customer", "coupon").order_by("pk")
     )
+
+
+def unscheduled_subscriptions(
+    *,
+    tenant: Tenant | None = None,
+    test_clock: TestClock | None = None,
+    exclude_tenants: Collection[int] = (),
+) -> list[int]:
+    """The subscriptions (keys, ascending) that have no billing schedule yet: those made before billing
+    knew them, or by a path that does not announce its changes. One query for a whole run."""
+    base = _due_base(Subscription.objects.all(), tenant, test_clock, exclude_tenants)
+    return list(base.filter(~Exists(_schedules(0))).values_list("pk", flat=True))
+
+
+def _due_base(
+    base: QuerySet[Subscription],
+    tenant: Tenant | None,
+    test_clock: TestClock | None,
+    exclude_tenants: Collection[int],
+) -> QuerySet[Subscription]:
+    base = _on_clock(_of_tenant(base, tenant), test_clock).order_by("pk")
+    if exclude_tenants:
+        base = base.exclude(tenant_id__in=exclude_tenants)
+    return base
 
 
 def count_due(now: datetime, *, tenant: Tenant | None = None, test_clock: TestClock | None = None) -> int:
@@ -138,16 +165,26 @@ def count_due(now: datetime, *, tenant: Tenant | None = None, test_clock: TestCl
     return len(due)
 
 
-def _due(base: QuerySet[Subscription], now: datetime) -> tuple[QuerySet[Subscription], ...]:
-    """The due subscriptions of ``base`` as three indexed queries: scheduled, new, lifecycle due."""
-    scheduled = base.filter(
-        pk__in=BillingSchedule.objects.filter(next_billing_at__lte=now).values("subscription_id")
-    )
-    unscheduled = base.filter(billing_schedule__isnull=True)
+def _schedules(after: int) -> QuerySet[BillingSchedule]:
+    """The billing schedule of the outer subscription (``OuterRef``), of a subscription above ``after``
+    (the bound lets PostgreSQL start its walk through the schedules there, not at the first)."""
+    schedules = BillingSchedule.objects.filter(subscription_id=OuterRef("pk"))
+    return schedules.filter(subscription_id__gt=after) if after else schedules
+
+
+def _due(
+    base: QuerySet[Subscription], now: datetime, *, after: int = 0, unscheduled: bool = True
+) -> tuple[QuerySet[Subscription], ...]:
+    """The due subscriptions of ``base`` (whose keys lie above ``after``) as indexed queries: scheduled,
+    lifecycle due and (with ``unscheduled``) without a schedule."""
+    schedules = _schedules(after)
+    scheduled = base.filter(Exists(schedules.filter(next_billing_at__lte=now)))
     lifecycle = base.filter(next_event_at__lte=now).exclude(
-        billing_schedule__checked_at__gte=F("next_event_at"), billing_schedule__next_billing_at__gt=now
+        Exists(schedules.filter(checked_at__gte=OuterRef("next_event_at"), next_billing_at__gt=now))
     )
-    return scheduled, unscheduled, lifecycle
+    if not unscheduled:
+        return scheduled, lifecycle
+    return scheduled, lifecycle, base.filter(~Exists(schedules))
 
 
 def due_customers(
@@ -446,6 +483,9 @@ def run_sweep(
             subscriptions.run_due_migrations(now, tenant_id=tenant.pk if tenant is not None else None)
         graces = _grace_periods(tenant)
         consolidating = _consolidating_tenants(tenant)
+        unscheduled = unscheduled_subscriptions(
+            tenant=tenant, test_clock=test_clock, exclude_tenants=consolidating
+        )
         after = 0
         while True:
             with transaction.atomic():
@@ -456,6 +496,7 @@ def run_sweep(
                     after=after,
                     test_clock=test_clock,
                     exclude_tenants=consolidating,
+                    unscheduled=unscheduled,
                 )
                 done = batch_path.bill_batch(due, now, graces, SWEEP_ACTOR)
                 summary.subscriptions += done.billed
