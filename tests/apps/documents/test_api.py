@@ -5,21 +5,13 @@ from __future__ import annotations
 import pytest
 
 from tests.apps.billing.support import subscribe
-from tests.apps.documents.support import DOMESTIC_BUSINESS, START, issued_invoice, scope_of, text_of
+from tests.apps.documents.support import DOMESTIC_BUSINESS, issued_invoice, scope_of, text_of
 from tests.support import ApiClient
 from turnus.apps.billing import services as billing
 from turnus.apps.documents import services
 from turnus.apps.documents.models import Document
-from turnus.core.clock import FrozenClock, use_clock
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def clock():
-    frozen = FrozenClock(START)
-    with use_clock(frozen):
-        yield frozen
 
 
 @pytest.fixture

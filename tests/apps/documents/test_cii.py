@@ -16,7 +16,6 @@ from turnus.apps.billing import services
 from turnus.apps.billing.models import DocumentKind, Invoice, InvoiceStatus
 from turnus.apps.customers import services as customers
 from turnus.apps.documents import cii
-from turnus.core.clock import FrozenClock, use_clock
 from turnus.core.errors import ValidationFailed
 from turnus.engine.invoice import LineInput, compose_invoice
 from turnus.engine.tax import TaxDecision, VatCategory
@@ -42,18 +41,6 @@ TOTALS = {
     "GrandTotalAmount": "grand_total",
     "DuePayableAmount": "amount_due",
 }
-
-
-@pytest.fixture
-def clock():
-    frozen = FrozenClock(START)
-    with use_clock(frozen):
-        yield frozen
-
-
-@pytest.fixture
-def scope(tenant):
-    return scope_of(tenant)
 
 
 def _finalized(scope, *, supplier=None, recipient=None, **subscribe_kwargs):

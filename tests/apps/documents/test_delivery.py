@@ -17,13 +17,12 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 
 from tests.apps.billing.support import subscribe
-from tests.apps.documents.support import DOMESTIC_BUSINESS, FRENCH_CONSUMER, START, issued_invoice, scope_of
+from tests.apps.documents.support import DOMESTIC_BUSINESS, FRENCH_CONSUMER, START, issued_invoice
 from tests.support import ApiClient
 from turnus.apps.billing import services as billing
 from turnus.apps.customers.models import Customer
 from turnus.apps.documents import delivery, services, tasks
 from turnus.apps.documents.models import Delivery, DeliveryStatus, Document, DocumentFormat
-from turnus.core.clock import FrozenClock, use_clock
 from turnus.core.models import AuditEvent
 
 pytestmark = pytest.mark.django_db
@@ -95,20 +94,8 @@ def smtp(settings):
 
 
 @pytest.fixture
-def clock():
-    frozen = FrozenClock(START)
-    with use_clock(frozen):
-        yield frozen
-
-
-@pytest.fixture
 def tenant(make_tenant):
     return make_tenant(email=TENANT_EMAIL)
-
-
-@pytest.fixture
-def scope(tenant):
-    return scope_of(tenant)
 
 
 def _finalized(scope, capture, customer=DOMESTIC_BUSINESS):

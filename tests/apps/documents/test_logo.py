@@ -8,27 +8,14 @@ import io
 import pytest
 from pypdf import PdfReader
 
-from tests.apps.documents.support import DOMESTIC_BUSINESS, START, issued_invoice, scope_of, text_of
+from tests.apps.documents.support import DOMESTIC_BUSINESS, issued_invoice, text_of
 from tests.apps.tenants import images
 from tests.support import TEST_ACTOR
 from turnus.apps.documents import pdf, services, storage
 from turnus.apps.documents.models import Document, DocumentFormat
 from turnus.apps.tenants import logos
-from turnus.core.clock import FrozenClock, use_clock
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def clock():
-    frozen = FrozenClock(START)
-    with use_clock(frozen):
-        yield frozen
-
-
-@pytest.fixture
-def scope(tenant):
-    return scope_of(tenant)
 
 
 def _render(invoice) -> bytes:

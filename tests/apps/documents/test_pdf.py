@@ -18,7 +18,6 @@ from tests.apps.documents.support import (
     AUSTRIAN_BUSINESS,
     DOMESTIC_BUSINESS,
     FRENCH_CONSUMER,
-    START,
     issued_invoice,
     scope_of,
     text_of,
@@ -26,21 +25,8 @@ from tests.apps.documents.support import (
 from turnus.apps.billing import services as billing
 from turnus.apps.billing.models import VAT_NOTES
 from turnus.apps.documents import pdf
-from turnus.core.clock import FrozenClock, use_clock
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def clock():
-    frozen = FrozenClock(START)
-    with use_clock(frozen):
-        yield frozen
-
-
-@pytest.fixture
-def scope(tenant):
-    return scope_of(tenant)
 
 
 def _rendered(invoice) -> str:

@@ -17,31 +17,17 @@ from tests.apps.documents.support import (
     DOMESTIC_BUSINESS,
     START,
     issued_invoice,
-    scope_of,
     text_of,
 )
 from turnus.apps.billing import services as billing
 from turnus.apps.documents import cii, services, storage, tasks
 from turnus.apps.documents.models import Document, DocumentFormat
-from turnus.core.clock import FrozenClock, use_clock
 from turnus.core.models import AuditEvent
 
 pytestmark = pytest.mark.django_db
 
 #: What an issued invoice gets: its PDF/A-3, the CII XML and the two combined as ZUGFeRD / Factur-X.
 EVERY_FORMAT = {DocumentFormat.PDF, DocumentFormat.CII_XML, DocumentFormat.FACTURX_PDF}
-
-
-@pytest.fixture
-def clock():
-    frozen = FrozenClock(START)
-    with use_clock(frozen):
-        yield frozen
-
-
-@pytest.fixture
-def scope(tenant):
-    return scope_of(tenant)
 
 
 def _formats(invoice) -> set[str]:

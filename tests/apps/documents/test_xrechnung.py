@@ -12,7 +12,7 @@ import pytest
 
 from tests.apps.billing.support import subscribe
 from tests.apps.documents import validation
-from tests.apps.documents.support import DOMESTIC_BUSINESS, START, issued_invoice, scope_of
+from tests.apps.documents.support import DOMESTIC_BUSINESS, issued_invoice, scope_of
 from tests.support import TEST_ACTOR, ApiClient
 from turnus.apps.billing import services as billing
 from turnus.apps.billing.models import Invoice
@@ -21,7 +21,6 @@ from turnus.apps.documents import cii, services
 from turnus.apps.documents.models import Document, DocumentFormat
 from turnus.apps.tenants import services as tenants
 from turnus.apps.tenants.models import Tenant
-from turnus.core.clock import FrozenClock, use_clock
 from turnus.core.errors import ValidationFailed
 
 pytestmark = pytest.mark.django_db
@@ -42,13 +41,6 @@ SELLER_CONTACT = {
 AGREEMENT = "/rsm:CrossIndustryInvoice/rsm:SupplyChainTradeTransaction/ram:ApplicableHeaderTradeAgreement"
 SELLER_CONTACT_PATH = f"{AGREEMENT}/ram:SellerTradeParty/ram:DefinedTradeContact"
 EVERY_FORMAT = {DocumentFormat.PDF, DocumentFormat.CII_XML, DocumentFormat.FACTURX_PDF}
-
-
-@pytest.fixture
-def clock():
-    frozen = FrozenClock(START)
-    with use_clock(frozen):
-        yield frozen
 
 
 @pytest.fixture
