@@ -40,6 +40,9 @@ def test_any_finds_what_in_finds(tenant, make_tenant):
         assert set(Product.objects.filter(**{f"{lookup}__any": [other.pk]})) == set()
     texts = ["obj_1", "obj_4", "missing"]
     assert {product.name_en for product in Product.objects.filter(name_en__any=texts)} == {"obj_1", "obj_4"}
+    with_none = [events[0].pk, None]
+    assert set(Product.objects.exclude(pk__any=with_none)) == set(Product.objects.exclude(pk__in=with_none))
+    assert set(Product.objects.filter(pk__any=with_none)) == {events[0]}
     assert not Product.objects.filter(pk__any=[]).exists()
     assert Product.objects.exclude(pk__any=[]).count() == 5
 

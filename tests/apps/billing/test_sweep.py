@@ -87,16 +87,36 @@ def test_subscriptions_without_a_billing_schedule_are_found_once_per_run_and_bil
 ):
     subscribed = _subscriptions(scope, 5)  # new: billing has no schedule for them yet
     keys = sorted(Subscription.objects.filter(public_id__in=subscribed).values_list("pk", flat=True))
-    assert sweep.unscheduled_subscriptions() == keys
-    assert sweep.unscheduled_subscriptions(tenant=make_tenant(legal_name="Andere GmbH")) == []
+    listed = sweep.unscheduled_subscriptions()
+    assert (listed.keys, listed.horizon) == (keys, keys[-1])
+    assert sweep.unscheduled_subscriptions(tenant=make_tenant(legal_name="Andere GmbH")).keys == []
+    # A batch takes at most ``limit`` of them and never passes a listed one it was not offered.
+    first = sweep.due_subscriptions(clock.now(), limit=2, unscheduled=listed)
+    assert [sub.public_id for sub in first] == subscribed[:2]
     summary = sweep.run_sweep(clock.now(), batch=2)
     assert (summary.invoices_created, summary.errors) == (5, [])
     assert [_invoices_of(sub).count() for sub in subscribed] == [1] * 5
-    assert sweep.unscheduled_subscriptions() == []
-    # One made during a run is found by the next.
+    assert sweep.unscheduled_subscriptions().keys == []
+    # Listed before another run billed them: no longer offered.
+    assert sweep.due_subscriptions(clock.now(), limit=10, unscheduled=listed) == []
+    # One made after the list was taken is found by key.
     late = subscribe(scope, code="later").subscription
-    assert sweep.due_subscriptions(clock.now(), limit=10, unscheduled=[]) == []
-    assert [s.public_id for s in sweep.due_subscriptions(clock.now(), limit=10)] == [late]
+    assert [sub.public_id for sub in sweep.due_subscriptions(clock.now(), limit=10, unscheduled=listed)] == [
+        late
+    ]
+
+
+@pytest.mark.django_db
+def test_a_subscription_made_while_the_run_is_under_way_is_billed_by_it(scope, clock):
+    _subscriptions(scope, 3)
+    made: list[str] = []
+
+    def progress(summary):
+        if not made:
+            made.append(subscribe(scope, code="late").subscription)
+
+    sweep.run_sweep(clock.now(), batch=1, progress=progress)
+    assert _invoices_of(made[0]).count() == 1
 
 
 @pytest.mark.django_db

@@ -36,7 +36,8 @@ land on separate invoices, never on two for one period.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Collection, Sequence
+from bisect import bisect_right
+from collections.abc import Callable, Collection
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -106,7 +107,7 @@ def due_subscriptions(
     after: int = 0,
     test_clock: TestClock | None = None,
     exclude_tenants: Collection[int] = (),
-    unscheduled: Sequence[int] | None = None,
+    unscheduled: Unscheduled | None = None,
 ) -> list[Subscription]:
     """Up to ``limit`` due subscriptions with a primary key above ``after``, in key order (none of the
     tenants ``exclude_tenants``: those consolidate invoices, see ``due_customers``).
@@ -120,16 +121,43 @@ def due_subscriptions(
     if connection.features.has_select_for_update_skip_locked:
         base = base.select_for_update(skip_locked=True, of=("self",))
     queries = list(_due(base, now, after=after, unscheduled=unscheduled is None))
-    if unscheduled:
-        queries.append(base.filter(pk__any=[pk for pk in unscheduled if pk > after][:limit]))
     found: set[int] = set()
+    cap: int | None = None
+    if unscheduled is not None:
+        without = ~Exists(_schedules(after))
+        queries.append(base.filter(pk__gt=unscheduled.horizon).filter(without))  # made since the list
+        found, cap = _listed(base.filter(without), unscheduled.keys, after, limit)
     for query in queries:
         found.update(query.values_list("pk", flat=True)[:limit])
-    chosen = sorted(found)[:limit]
+    chosen = sorted(pk for pk in found if cap is None or pk <= cap)[:limit]
     # The rows are locked by now; read them whole once, with what billing them reads.
     return list(
         Subscription.objects.filter(pk__any=chosen).select_related("customer", "coupon").order_by("pk")
     )
+
+
+def _listed(
+    base: QuerySet[Subscription], keys: list[int], after: int, limit: int
+) -> tuple[set[int], int | None]:
+    """Up to ``limit`` (or a little more) of the listed ``keys`` above ``after`` that ``base`` still takes
+    (locked; another worker may hold or have billed some), a window of ``limit`` keys at a time, and the
+    last key offered if the list goes on beyond it (the batch must not pass listed keys not offered)."""
+    found: set[int] = set()
+    start = bisect_right(keys, after)
+    while start < len(keys) and len(found) < limit:
+        window = keys[start : start + limit]
+        found.update(base.filter(pk__any=window).values_list("pk", flat=True)[:limit])
+        start += len(window)
+    return found, (keys[start - 1] if start < len(keys) else None)
+
+
+@dataclass(frozen=True)
+class Unscheduled:
+    """The subscriptions without a billing schedule when a run began (keys, ascending) and the highest
+    subscription key then: those made later are found by key (``due_subscriptions``)."""
+
+    keys: list[int]
+    horizon: int
 
 
 def unscheduled_subscriptions(
@@ -137,11 +165,12 @@ def unscheduled_subscriptions(
     tenant: Tenant | None = None,
     test_clock: TestClock | None = None,
     exclude_tenants: Collection[int] = (),
-) -> list[int]:
-    """The subscriptions (keys, ascending) that have no billing schedule yet: those made before billing
-    knew them, or by a path that does not announce its changes. One query for a whole run."""
-    base = _due_base(Subscription.objects.all(), tenant, test_clock, exclude_tenants)
-    return list(base.filter(~Exists(_schedules(0))).values_list("pk", flat=True))
+) -> Unscheduled:
+    """The subscriptions that have no billing schedule yet: new ones, those made before billing knew
+    them, or by a path that does not announce its changes. Two queries for a whole run."""
+    horizon = Subscription.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+    base = _due_base(Subscription.objects.filter(pk__lte=horizon), tenant, test_clock, exclude_tenants)
+    return Unscheduled(list(base.filter(~Exists(_schedules(0))).values_list("pk", flat=True)), horizon)
 
 
 def _due_base(
