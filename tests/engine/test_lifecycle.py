@@ -11,6 +11,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from turnus.engine.errors import InvalidPeriod, InvalidPriceSpec, InvalidTransition
 from turnus.engine.lifecycle import (
     CUT_SHORT,
+    PAUSE_CARRIED,
     CancelMode,
     ChangeDirection,
     ChangeTiming,
@@ -25,6 +26,7 @@ from turnus.engine.lifecycle import (
     advance,
     advance_period,
     cancel,
+    carried_over,
     change,
     compare_plans,
     create,
@@ -662,6 +664,27 @@ def test_a_cancellation_now_in_a_resumed_remainder_credits_days_that_no_recurrin
         period(berlin(2026, 4, 20), berlin(2026, 4, 25, 10)),
     )
     assert used.amount - cancelled.items[0].amount == eur("67.74")
+
+
+def test_billed_in_arrears_a_pause_carrying_days_over_credits_them_for_the_remainder_to_bill():
+    monthly = plan("monthly", "100.00")
+    created = create(monthly, Decimal(1), TZ, at=berlin(2026, 3, 1, 9))
+    assert carried_over(created.subscription) == ()
+    paused = pause(created.subscription, at=berlin(2026, 3, 11, 10)).subscription
+
+    # 11-31 March, 21 of March's 31 days: 100.00 x 21 / 31 = 67.74 off March's fee, 32.26 left for the
+    # 10 days used, as in restart mode; the state is not changed.
+    unused = period(berlin(2026, 3, 11, 10), berlin(2026, 4, 1))
+    assert _spans(Transition(paused, carried_over(paused))) == [
+        (ItemKind.PRORATION_CREDIT, eur("-67.74"), unused, PAUSE_CARRIED)
+    ]
+    assert PAUSE_CARRIED not in CUT_SHORT
+    by_second = pause(subscribe(plan(proration="second")), at=berlin(2025, 4, 16)).subscription
+    assert amounts(Transition(by_second, carried_over(by_second))) == [
+        (ItemKind.PRORATION_CREDIT, eur("-5.00"))
+    ]
+    restarting = pause(subscribe(plan(pause_resume="restart")), at=berlin(2025, 4, 21)).subscription
+    assert carried_over(restarting) == ()
 
 
 def test_in_restart_mode_a_cancellation_now_credits_a_part_of_the_period_the_resume_charged():

@@ -12,6 +12,10 @@ Billing timing. Items assume the recurring fee is billed in advance: each period
 credits the unused prepaid part. A plan billed in arrears ignores ``recurring`` and proration items and
 instead asks ``used_items(state, instant)`` for the used part of the current price segment, on the state
 *before* the move that closes the segment (a change or cancellation now, a pause, ``advance_period``).
+A pause in ``remaining`` mode moves no money, so billed in arrears it splits the interrupted period by
+``carried_over``: its credit of the carried-over part (``PAUSE_CARRIED``) leaves the part used before the
+pause for that period's invoice, and a charge of the same amount (``RESUME_CARRIED``) bills the carried
+part with the remainder it runs in.
 
 Marks. Items of 0.00 are left out, except two that mark a period for the fees billed with the recurring
 fee (per-seat components, add-ons), which the caller bills for the same spans: the ``recurring`` item of
@@ -101,6 +105,10 @@ class ItemKind(StrEnum):
 #: The descriptions of the credits for the unused part of a period that a cancellation now, a pause that
 #: restarts the period on resume, or an end inside the period gives back (made even at 0.00, see above).
 CUT_SHORT = frozenset({"lifecycle.cancel.credit", "lifecycle.pause.credit", "lifecycle.end.credit"})
+#: Billed in arrears, the credit of the part of a period a pause carried over (``carried_over``) and the
+#: charge of the same amount for the remainder that part runs in.
+PAUSE_CARRIED = "lifecycle.pause.carried"
+RESUME_CARRIED = "lifecycle.resume.carried"
 
 
 class LifecycleEvent(StrEnum):
@@ -962,8 +970,23 @@ def used_items(subscription: Subscription, at: datetime) -> tuple[LifecycleItem,
     return _item(ItemKind.USED, sub.plan, sub.quantity, used, segment - unused, "lifecycle.used")
 
 
+def carried_over(subscription: Subscription) -> tuple[LifecycleItem, ...]:
+    """The credit of the part of the interrupted period a pause in ``remaining`` mode carried over to the
+    resume (``PAUSE_CARRIED``), prorated as a cancellation now would credit it; empty unless the
+    subscription is paused with such a part.
+
+    Billed in arrears, it is taken off the interrupted period's invoice, which then bills the part used
+    before the pause; the same amount is charged back (``RESUME_CARRIED``) for the remainder it runs in.
+    """
+    if subscription.status is not SubscriptionStatus.PAUSED:
+        return ()
+    return _unused_credit(subscription, subscription.as_of, PAUSE_CARRIED)
+
+
 __all__ = [
     "CUT_SHORT",
+    "PAUSE_CARRIED",
+    "RESUME_CARRIED",
     "TERMINAL_STATUSES",
     "CancelMode",
     "ChangeDirection",
@@ -982,6 +1005,7 @@ __all__ = [
     "advance",
     "advance_period",
     "cancel",
+    "carried_over",
     "change",
     "compare_plans",
     "create",

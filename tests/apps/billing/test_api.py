@@ -2,7 +2,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.apps.billing.support import MARCH, subscribe
+from tests.apps.billing.support import APRIL, MARCH, subscribe
 from tests.support import TEST_ACTOR, ApiClient
 from turnus.apps.billing import sweep
 from turnus.apps.billing.models import BilledPeriod, BillingSchedule, Invoice
@@ -81,6 +81,43 @@ def test_the_upcoming_invoice_of_a_subscription_cancelled_now_is_its_closing_inv
     assert (shown["period_start"], shown["period_end"]) == (body["period_start"], body["period_end"])
     after = api.get(f"/v1/subscriptions/{cancelled.subscription}/upcoming_invoice")
     assert (after.status_code, after.json()["code"]) == (409, "nothing_to_invoice")
+
+
+def test_the_upcoming_invoice_in_arrears_after_a_period_with_nothing_to_bill_says_nothing_is_due(api, clock):
+    seats = {
+        "code": "seats",
+        "name_en": "Seats",
+        "name_de": "Plätze",
+        "kind": "quantity",
+        "price": {"model": "per_unit", "unit_price": "10.00"},
+    }
+    free = {"code": "base", "name_en": "Base", "kind": "recurring", "price": {"model": "flat", "amount": "0"}}
+    # No base fee and no seats: each period has nothing to bill.
+    seatless = subscribe(
+        Scope(api.tenant.pk, False, TEST_ACTOR), billing_timing="in_arrears", charges=[free, seats]
+    )
+    path = f"/v1/subscriptions/{seatless.subscription}/upcoming_invoice"
+    first = api.get(path)
+    assert (first.status_code, first.json()["code"]) == (409, "nothing_to_invoice")
+    assert first.json()["detail"] == (
+        f"subscription {seatless.subscription} is billed in arrears; its first period has not ended"
+    )
+    sweep.run_sweep(APRIL + timedelta(hours=1))
+    assert not Invoice.objects.exists()
+    clock.set(APRIL + timedelta(days=3))
+
+    response = api.get(path)
+
+    assert response.status_code == 409
+    assert response["Content-Type"] == "application/problem+json"
+    body = response.json()
+    assert (body["code"], [error["field"] for error in body["errors"]]) == ("nothing_to_invoice", ["id"])
+    assert body["detail"] == (
+        f"subscription {seatless.subscription} is billed in arrears and has nothing to invoice now: "
+        "nothing is left to bill for the periods that have ended, and the current period is invoiced "
+        "when it ends at 2026-04-30T22:00:00+00:00"
+    )
+    assert not Invoice.objects.exists()
 
 
 def test_an_invoice_is_finalized_paid_and_listed_by_status(api, billed):

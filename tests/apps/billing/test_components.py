@@ -9,7 +9,7 @@ import pytest
 from tests.apps.billing.support import APRIL, MARCH, MAY, calls, scope_of, subscribe
 from tests.apps.customers.support import customer_data
 from turnus.apps.billing import services, sweep
-from turnus.apps.billing.models import BillingSchedule, Invoice
+from turnus.apps.billing.models import BillingSchedule, Invoice, InvoicedCharge
 from turnus.apps.catalog import services as catalog
 from turnus.apps.customers import services as customers
 from turnus.apps.subscriptions import services as subscriptions
@@ -343,9 +343,9 @@ def _per_seat(scope, seats: int = 5, addons=(), **plan_overrides: Any) -> str:
     return _subscribe(scope, seats, addons, charges=[_base("0.00"), SEATS], **plan_overrides)
 
 
-def _seatless(scope, addons=()) -> str:
+def _seatless(scope, addons=(), **plan_overrides: Any) -> str:
     """A subscription to a plan without a base fee and without seats."""
-    plan_id = _plan(scope, charges=[_base("0.00")])
+    plan_id = _plan(scope, charges=[_base("0.00")], **plan_overrides)
     owner = customers.create_customer(scope, customer_data(timezone="Europe/Berlin", locale="en"))
     return subscriptions.create_subscription(
         scope, customer=owner.public_id, plan=plan_id, addons=addons
@@ -875,4 +875,145 @@ def test_a_yearly_add_on_added_now_is_charged_for_its_first_year_once(scope):
     assert _lines(_invoice(subscription, AUGUST)) == [
         ("recurring", 1, Decimal("100.00")),
         ("component", 5, Decimal("50.00")),
+    ]
+
+
+# --- an add-on added to a period that began with nothing to bill ------------------------------------------
+
+#: 21 June, 10:00 in Berlin: by day the 10 days from the 21st on are the rest of June.
+JUNE_21 = datetime(2026, 6, 21, 8, 0, tzinfo=UTC)
+
+
+def _free_in_june(scope, *, timing: str = "in_advance", **plan: Any) -> tuple[str, str]:
+    """Subscribed on 1 June to a plan without a base fee, seats and add-ons: June begins with nothing to
+    bill (no invoice, no mark); a backup (5.00 a month) exists to be added."""
+    with use_clock(FrozenClock(JUNE + timedelta(hours=9))):
+        backup = _addon(scope, "backup", "5.00", "month")
+        subscription = _seatless(scope, billing_timing=timing, **plan)
+        assert sweep.run_sweep(JUNE + timedelta(hours=9)).invoices_created == 0
+    assert _charges(subscription) == []
+    return subscription, backup
+
+
+def _uninvoiced(subscription: str) -> list[tuple[str, Decimal]]:
+    invoiced = InvoicedCharge.objects.values("charge_id")
+    rows = SubscriptionCharge.objects.filter(subscription__public_id=subscription).exclude(pk__in=invoiced)
+    return [(row.kind, row.amount) for row in rows]
+
+
+def _invoices(subscription: str) -> list[Invoice]:
+    return list(Invoice.objects.filter(subscription__public_id=subscription, kind="invoice").order_by("pk"))
+
+
+@pytest.mark.parametrize(
+    ("mode", "charged", "credited"),
+    [
+        # By day: 2 x 5.00 = 10.00 for the 20 of June's 30 days from the 11th (6.67), back for the 10
+        # days from the 21st (3.33).
+        ("day", Decimal("6.67"), Decimal("3.33")),
+        # By the second: 19 days 14 hours of 30 days left at the addition (10.00 x 470/720 = 6.53),
+        # 9 days 14 hours at the cancellation (10.00 x 230/720 = 3.19).
+        ("second", Decimal("6.53"), Decimal("3.19")),
+    ],
+)
+def test_an_add_on_added_to_a_period_that_began_with_nothing_to_bill_is_credited_when_cancelled_now(
+    scope, mode, charged, credited
+):
+    subscription, backup = _free_in_june(scope, credit_unused_on_cancel=True, proration_mode=mode)
+    _set_addon(scope, subscription, backup, 2, JUNE_11)
+    sweep.run_sweep(JUNE_11 + timedelta(minutes=1))
+    june = _invoice(subscription, JUNE)
+    assert _lines(june) == [("proration_charge", 2, charged)]
+    assert june.lines.get().description == "Remaining time: Team (Add-on: Backup 0 → 2)"
+    with use_clock(FrozenClock(JUNE_21)):
+        subscriptions.cancel_subscription(scope, subscription, mode="now")
+    sweep.run_sweep(JUNE_21 + timedelta(minutes=1))
+    june, closing = _invoices(subscription)
+    assert _lines(closing) == [("proration_credit", 2, -credited)]
+    credit = closing.lines.get()
+    assert credit.description == "Credit for unused time: Team (Add-on: Backup × 2)"
+    assert (credit.period_start, credit.period_end, credit.metadata) == (JUNE_21, JULY, {"addon": "backup"})
+    assert (closing.tax_exclusive, closing.tax_total) == (-credited, round(-credited * Decimal("0.19"), 2))
+    assert sweep.run_sweep(JULY + timedelta(hours=1)).invoices_created == 0
+    assert len(_invoices(subscription)) == 2
+    # June's mark, made with the add-on, and the cancellation's went on the invoices: none is left.
+    assert sorted(_charges(subscription)) == sorted(
+        [("recurring", 0), ("proration_charge", charged), ("proration_credit", 0)]
+    )
+    assert not _uninvoiced(subscription)
+
+
+def test_an_add_on_added_and_removed_now_in_a_period_that_began_with_nothing_to_bill_is_credited(scope):
+    subscription, backup = _free_in_june(scope, allow_downgrade_now=True, credit_unused_on_downgrade=True)
+    _set_addon(scope, subscription, backup, 2, JUNE_11)
+    sweep.run_sweep(JUNE_11 + timedelta(minutes=1))
+    _set_addon(scope, subscription, backup, 0, JUNE_21, "now")
+    sweep.run_sweep(JUNE_21 + timedelta(minutes=1))
+    sweep.run_sweep(JULY + timedelta(hours=1))
+    sweep.run_sweep(AUGUST + timedelta(hours=1))
+    june, july = _invoices(subscription)
+    # 10.00 x 20/30 = 6.67 charged from 11 June; 10.00 x 10/30 = 3.33 back from 21 June; then nothing.
+    assert (june.period_start, _lines(june)) == (JUNE, [("proration_charge", 2, Decimal("6.67"))])
+    assert (july.period_start, _lines(july)) == (JULY, [("proration_credit", 2, Decimal("-3.33"))])
+    credit = july.lines.get()
+    assert credit.description == "Credit for unused time: Team (Add-on: Backup 2 → 0)"
+    assert (credit.period_start, credit.period_end) == (JUNE_21, JULY)
+
+
+def test_in_arrears_an_add_on_added_to_a_period_that_began_with_nothing_to_bill_bills_its_used_part(scope):
+    subscription, backup = _free_in_june(scope, timing="in_arrears", credit_unused_on_cancel=True)
+    _set_addon(scope, subscription, backup, 2, JUNE_11)
+    sweep.run_sweep(JUNE_11 + timedelta(minutes=1))
+    assert _invoices(subscription) == []
+    with use_clock(FrozenClock(JUNE_21)):
+        subscriptions.cancel_subscription(scope, subscription, mode="now")
+    sweep.run_sweep(JUNE_21 + timedelta(minutes=1))
+    [june] = _invoices(subscription)
+    # Charged 10.00 x 20/30 = 6.67 from 11 June, 10.00 x 10/30 = 3.33 back from 21 June: 3.34 used.
+    assert june.period_start == JUNE
+    # As with a base fee, the add-on's proration counts into the used time of the plan (quantity 1).
+    assert _lines(june) == [("used", 1, Decimal("6.67")), ("proration_credit", 2, Decimal("-3.33"))]
+    credit = june.lines.get(kind="proration_credit")
+    assert credit.description == "Credit for unused time: Team (Add-on: Backup × 2)"
+    assert (credit.period_start, credit.period_end) == (JUNE_21, JULY)
+    assert june.tax_exclusive == Decimal("3.34")
+    assert sweep.run_sweep(JULY + timedelta(hours=1)).invoices_created == 0
+    assert not _uninvoiced(subscription)
+
+
+def test_in_arrears_an_add_on_added_and_removed_now_in_a_period_that_began_with_nothing_is_billed(scope):
+    subscription, backup = _free_in_june(
+        scope, timing="in_arrears", allow_downgrade_now=True, credit_unused_on_downgrade=True
+    )
+    _set_addon(scope, subscription, backup, 2, JUNE_11)
+    _set_addon(scope, subscription, backup, 0, JUNE_21, "now")
+    sweep.run_sweep(JUNE_21 + timedelta(minutes=1))
+    assert _invoices(subscription) == []
+    sweep.run_sweep(JULY + timedelta(hours=1))
+    sweep.run_sweep(AUGUST + timedelta(hours=1))
+    [june] = _invoices(subscription)
+    # Used from 11 to 21 June: 6.67 charged less 3.33 back.
+    assert (june.period_start, _lines(june)) == (JUNE, [("used", 1, Decimal("3.34"))])
+    assert not _uninvoiced(subscription)
+
+
+def test_an_add_on_added_in_the_remainder_a_pause_carried_over_is_credited_by_the_resumed_basis(scope):
+    subscription, backup = _free_in_june(scope, credit_unused_on_cancel=True)
+    with use_clock(FrozenClock(JUNE_11)):
+        subscriptions.pause_subscription(scope, subscription)
+    # Resumed on 11 August: the 20 days left of June run 11-30 August, a share of 30 days.
+    with use_clock(FrozenClock(datetime(2026, 8, 11, 7, 0, tzinfo=UTC))):
+        subscriptions.resume_subscription(scope, subscription)
+    added_at = datetime(2026, 8, 21, 7, 0, tzinfo=UTC)
+    _set_addon(scope, subscription, backup, 2, added_at)
+    sweep.run_sweep(added_at + timedelta(minutes=1))
+    cancelled_at = datetime(2026, 8, 26, 7, 0, tzinfo=UTC)
+    with use_clock(FrozenClock(cancelled_at)):
+        subscriptions.cancel_subscription(scope, subscription, mode="now")
+    sweep.run_sweep(cancelled_at + timedelta(minutes=1))
+    # 10.00 x 10/30 = 3.33 for 21-30 August, 10.00 x 5/30 = 1.67 back for 26-30 August; the remainder
+    # itself was paid in June and bills nothing again.
+    assert [_lines(invoice) for invoice in _invoices(subscription)] == [
+        [("proration_charge", 2, Decimal("3.33"))],
+        [("proration_credit", 2, Decimal("-1.67"))],
     ]

@@ -9,10 +9,10 @@ import pytest
 from django.core.management import call_command
 from django.db import connection, connections
 
-from tests.apps.billing.support import APRIL, MARCH, MAY, scope_of, subscribe
+from tests.apps.billing.support import APRIL, MARCH, MAY, calls, scope_of, subscribe
 from turnus.apps.billing import services, sweep, tasks
-from turnus.apps.billing.models import BillingError, BillingSchedule, Invoice
-from turnus.apps.subscriptions.models import Subscription
+from turnus.apps.billing.models import BillingError, BillingSchedule, Invoice, InvoicedCharge
+from turnus.apps.subscriptions.models import Subscription, SubscriptionCharge
 from turnus.core.clock import FrozenClock, use_clock
 
 JUNE = datetime(2026, 5, 31, 22, 0, tzinfo=UTC)
@@ -117,6 +117,25 @@ def test_a_subscription_made_while_the_run_is_under_way_is_billed_by_it(scope, c
 
     sweep.run_sweep(clock.now(), batch=1, progress=progress)
     assert _invoices_of(made[0]).count() == 1
+
+
+@pytest.mark.django_db
+def test_a_usage_only_plan_in_arrears_invoices_each_periods_usage_when_it_ends(scope, clock):
+    billed = subscribe(scope, fee="0.00", billing_timing="in_arrears")
+    with use_clock(FrozenClock(MARCH + timedelta(days=6))):
+        calls(billed, 150, MARCH + timedelta(days=5))
+    for at in (MARCH + timedelta(hours=10), APRIL + timedelta(hours=1), MAY + timedelta(hours=1)):
+        sweep.run_sweep(at)
+        sweep.run_sweep(at + timedelta(minutes=1))
+    invoice = _invoices_of(billed.subscription).get()  # April had no usage: no invoice for it
+    assert (invoice.period_start, invoice.period_end, invoice.status) == (MARCH, APRIL, "finalized")
+    lines = [(line.kind, line.quantity, line.net_amount) for line in invoice.lines.order_by("position")]
+    assert lines == [("usage", Decimal(150), Decimal("5.00"))]
+    assert invoice.amount_due == Decimal("5.95")
+    # Nothing of March or April is left pending (no period is taken up again).
+    invoiced = InvoicedCharge.objects.values("charge_id")
+    pending = SubscriptionCharge.objects.filter(subscription__public_id=billed.subscription)
+    assert not pending.filter(period_end__lte=MAY).exclude(pk__in=invoiced).exists()
 
 
 @pytest.mark.django_db

@@ -461,3 +461,62 @@ def test_the_api_names_an_add_on_by_its_code_too(api, shop):
         )
     assert response.status_code == 200, response.json()
     assert response.json()["subscription"]["addons"] == [{"addon": shop["backup"], "quantity": "4"}]
+
+
+FREE_PLAN = {
+    "charges": [
+        {
+            "code": "base",
+            "name_en": "Base fee",
+            "kind": "recurring",
+            "price": {"model": "flat", "amount": "0.00"},
+        }
+    ]
+}
+
+
+def _marks(subscription: str) -> list[tuple[datetime, datetime]]:
+    rows = SubscriptionCharge.objects.filter(subscription__public_id=subscription, kind="recurring")
+    return [(row.period_start, row.period_end) for row in rows if not row.amount]
+
+
+def test_an_add_on_added_now_marks_a_period_that_began_with_nothing_to_bill_once(scope, clock):
+    backup = _addon(scope, "backup", "5.00")
+    subscription = _subscribe(scope, **FREE_PLAN)
+    # Without a base fee, seats or add-ons the period began unmarked.
+    assert _marks(subscription) == []
+    with use_clock(FrozenClock(JUNE_11)):
+        services.change_addon(scope, subscription, addon=backup, quantity=2)
+    with use_clock(FrozenClock(JUNE_11 + timedelta(days=1))):
+        services.change_addon(scope, subscription, addon=backup, quantity=3)
+    # The period is marked once, so it bills and credits the add-on from then on as if it began with it.
+    assert _marks(subscription) == [(JUNE, JULY)]
+    assert [kind for kind, _amount, _text in _pending(subscription)] == [
+        "proration_charge",
+        "proration_credit",
+        "proration_charge",
+    ]
+
+
+def test_an_add_on_scheduled_for_the_period_end_or_added_in_a_trial_marks_no_period_now(scope, clock):
+    backup = _addon(scope, "backup", "5.00")
+    later = _subscribe(scope, **FREE_PLAN)
+    trialing = _subscribe(scope, trial_days=14, code="trial", **FREE_PLAN)
+    with use_clock(FrozenClock(JUNE_11)):
+        services.change_addon(scope, later, addon=backup, quantity=2, effective="period_end")
+        services.change_addon(scope, trialing, addon=backup, quantity=2)
+    assert (_marks(later), _marks(trialing)) == ([], [])
+
+
+def test_the_api_shows_no_mark_for_an_add_on_added_to_a_period_that_began_with_nothing(api, scope, clock):
+    backup = _addon(scope, "backup", "5.00")
+    subscription = _subscribe(scope, **FREE_PLAN)
+    with use_clock(FrozenClock(JUNE_11)):
+        response = api.post(f"/v1/subscriptions/{subscription}/addons", {"addon": backup, "quantity": "2"})
+        pending = api.get(f"/v1/subscriptions/{subscription}/pending_charges").json()
+    assert response.status_code == 200, response.json()
+    body = response.json()
+    # 2 x 5.00 for the 20 of June's 30 days left: 6.67; the period's 0.00 mark is bookkeeping.
+    assert [(item["kind"], item["amount"]) for item in body["items"]] == [("proration_charge", "6.67")]
+    assert [(charge["kind"], charge["amount"]) for charge in pending] == [("proration_charge", "6.67")]
+    assert _marks(subscription) == [(JUNE, JULY)]

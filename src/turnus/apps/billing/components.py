@@ -6,8 +6,9 @@ new one from the change to the period end). What a component costs for a whole p
 
 - A billing period carries component and add-on fees only if the lifecycle billed its recurring fee
   (a ``recurring`` charge for exactly that period, 0.00 for a plan without a base fee: the lifecycle
-  marks every paid period): nothing in a trial, nothing for the rest of a period resumed after a pause
-  (its fee was paid before the pause).
+  marks every paid period; one that began with nothing to bill is marked when an add-on is added to it
+  now, ``subscriptions.services``): nothing in a trial, nothing for the rest of a period resumed after
+  a pause (its fee was paid before the pause).
 - Each quantity charge of the plan version in force (the one the recurring charge names) is rated at the
   quantity in effect at the start of the period, for the whole period, in advance and in arrears alike;
   a change within the period is the proration the component code stored, so it is never counted twice.

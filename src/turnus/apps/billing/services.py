@@ -10,8 +10,10 @@ the subscription. For a plan billed in advance it is issued when the period begi
 recurring fee of that period, every pending lifecycle charge that began before the period ends
 (prorations of earlier changes) and the metered usage since the previous invoice's usage (in arrears, up
 to the period start). For a plan billed in arrears it is issued when the period ends and holds the used
-recurring fee and the usage of the period itself. ``usage_start``/``usage_end`` record which usage an
-invoice billed; finalizing closes metering up to ``usage_end``.
+recurring fee and the usage of the period itself; the remainder a pause carried over is a billing period
+of its own (``carry_over``), so a paused period is invoiced at its original end.
+``usage_start``/``usage_end`` record which usage an invoice billed; finalizing closes metering up to
+``usage_end``.
 
 Exactly once. Each subscription period an invoice bills has a ``BilledPeriod`` row, unique on
 (subscription, period start, period end, kind) and written in the transaction that stores the invoice;
@@ -32,6 +34,7 @@ from functools import partial
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Q, QuerySet
 from django.dispatch import Signal
 from django.utils import translation
 from django.utils.translation import gettext as _
@@ -56,6 +59,7 @@ from turnus.apps.customers.models import Customer, TaxExempt
 from turnus.apps.metering import services as metering
 from turnus.apps.metering.queries import UsageLine, usage_for_period
 from turnus.apps.subscriptions import services as subscriptions
+from turnus.apps.subscriptions import state as states
 from turnus.apps.subscriptions.models import Subscription, SubscriptionCharge
 from turnus.apps.tenants.models import Tenant
 from turnus.core import clock
@@ -76,7 +80,14 @@ from turnus.engine.invoice import (
 )
 from turnus.engine.invoice import InvoiceLine as ComposedLine
 from turnus.engine.invoice import credit_note as engine_credit_note
-from turnus.engine.lifecycle import ItemKind
+from turnus.engine.lifecycle import (
+    PAUSE_CARRIED,
+    RESUME_CARRIED,
+    ItemKind,
+    LifecycleItem,
+    SubscriptionStatus,
+    carried_over,
+)
 from turnus.engine.money import MAX_UNIT_PRICE_DECIMALS, Money, currency_digits, round_half_up
 from turnus.engine.periods import Period, local_date
 from turnus.engine.tax import TaxCategory, TaxDecision, VatCategory, determine_vat
@@ -211,6 +222,37 @@ def _billing_line(
     )
 
 
+def _is_carried_back(charge: SubscriptionCharge) -> bool:
+    return charge.kind == ItemKind.PRORATION_CHARGE and charge.description == RESUME_CARRIED
+
+
+def _remainders(charges: Sequence[SubscriptionCharge]) -> list[SubscriptionCharge]:
+    """The charges among ``charges`` of the remainders a pause carried over, by the remainders' start."""
+    found = [charge for charge in charges if _is_carried_back(charge)]
+    return sorted(found, key=lambda charge: (charge.period_start, charge.pk))
+
+
+def _in_remainder(charge: SubscriptionCharge, remainder: SubscriptionCharge) -> bool:
+    """Whether ``charge`` belongs to the remainder whose carried part ``remainder`` charges: it begins
+    there, and, if it is the credit of a part carried over, a pause within the remainder made it (the
+    credit of the remainder's own carried part, stored before that charge, belongs to the period the
+    pause interrupted, even if the remainder began on the day of the pause)."""
+    if charge.description == PAUSE_CARRIED and charge.pk < remainder.pk:
+        return False
+    return remainder.period_start <= charge.period_start < remainder.period_end
+
+
+def _segments(group: Sequence[SubscriptionCharge]) -> list[list[SubscriptionCharge]]:
+    """One plan version's charges split where a pause left a gap: those of each remainder the pause
+    carried over, after the rest, so that each used span gets a line of its own."""
+    remainders = _remainders(group)
+    parts: list[list[SubscriptionCharge]] = [[] for _ in range(len(remainders) + 1)]
+    for charge in group:
+        home = next((i for i, found in enumerate(remainders, 1) if _in_remainder(charge, found)), 0)
+        parts[home].append(charge)
+    return [part for part in parts if part]
+
+
 def _used_lines(
     charges: Sequence[SubscriptionCharge],
     versions: dict[str, PlanVersion],
@@ -218,12 +260,14 @@ def _used_lines(
     tax: TaxDecision,
 ) -> list[LineInput]:
     """In arrears: per plan version, what was charged in advance less what was credited equals what was
-    used (``lifecycle.used_items``' identity), shown as one ``used`` line over the used span."""
+    used (``lifecycle.used_items``' identity), shown as one ``used`` line over the used span; a
+    remainder a pause carried over is a span of its own (``_segments``), so no line spans the pause."""
     by_version: dict[str, list[SubscriptionCharge]] = {}
     for charge in charges:
         by_version.setdefault(charge.plan_version, []).append(charge)
+    groups = [(version_id, part) for version_id, group in by_version.items() for part in _segments(group)]
     lines = []
-    for version_id, group in by_version.items():
+    for version_id, group in groups:
         amount = sum((Decimal(charge.amount) for charge in group), Decimal(0))
         if not amount:
             continue
@@ -250,6 +294,19 @@ def _used_lines(
             )
         )
     return lines
+
+
+def _of_period(
+    subscription: Subscription, period: Period, charges: list[SubscriptionCharge]
+) -> list[SubscriptionCharge]:
+    """Billed in arrears, which of the pending ``charges`` the invoice of ``period`` bills: all, except
+    those of a remainder a pause carried over that is not ``period`` while the subscription runs on (the
+    remainder's own invoice bills them once it is over; once the subscription ended, the first invoice
+    bills everything left)."""
+    others = [found for found in _remainders(charges) if _span(found) != period]
+    if subscription.ended_at is not None or not others:
+        return charges
+    return [charge for charge in charges if not any(_in_remainder(charge, found) for found in others)]
 
 
 def _previous_periods(subscription: Subscription, period: Period) -> Any:
@@ -349,6 +406,8 @@ def collect_lines(
     supply_day = local_date(period.start, subscription.timezone)
     tax = _tax_decision(tenant, customer, version, supply_day)
     charges = reads.pending_charges(subscription, period)
+    if in_arrears:
+        charges = _of_period(subscription, period, charges)
     versions = reads.versions({charge.plan_version for charge in charges} | {version.public_id})
     billed_before = reads.billed_before(subscription, period)
     lines: list[LineInput] = []
@@ -584,11 +643,75 @@ def billing_period(subscription: Subscription) -> Period:
         .first()
     )
     if ended is None:
-        raise NothingToInvoice(
-            f"subscription {subscription.public_id} is billed in arrears; its first period has not ended",
-            field="id",
-        )
+        names = {"subscription": subscription.public_id, "end": current.end.isoformat()}
+        if current.start <= subscription.started_at:
+            message = _("subscription %(subscription)s is billed in arrears; its first period has not ended")
+        else:
+            # The period that ended was settled with nothing to bill (or was a trial or a pause).
+            message = _(
+                "subscription %(subscription)s is billed in arrears and has nothing to invoice now: "
+                "nothing is left to bill for the periods that have ended, and the current period is "
+                "invoiced when it ends at %(end)s"
+            )
+        raise NothingToInvoice(message % names, field="id")
     return Period(ended.period_start, ended.period_end)
+
+
+def billing_charges(subscription: Subscription) -> QuerySet[SubscriptionCharge]:
+    """The charges whose periods are billing periods of ``subscription``: the ``recurring`` charge of
+    each paid period and, billed in arrears, the charge of each remainder a pause carried over
+    (``carry_over``)."""
+    return SubscriptionCharge.objects.filter(subscription=subscription).filter(
+        Q(kind=ItemKind.RECURRING) | Q(kind=ItemKind.PRORATION_CHARGE, description=RESUME_CARRIED)
+    )
+
+
+def carry_over(scope: Scope, subscription: Subscription) -> None:
+    """Billed in arrears, bill the part of a period that a pause in ``remaining`` mode carried over with
+    the remainder it runs in, not with the interrupted period.
+
+    While the subscription is paused, the lifecycle's credit of that part (``lifecycle.carried_over``) is
+    stored once, so the interrupted period's invoice at its original end bills the part used before the
+    pause. Once the pause is over, the same amount is charged back (``RESUME_CARRIED``) for the remainder,
+    whose invoice bills it when the remainder is over or cut short (its period is a billing period,
+    ``billing_charges``); should the subscription have ended during the pause, it is charged back over
+    the carried part itself, where the credit of a cancellation meets it, unless the interrupted
+    period's invoice is still to come: then the credit is dropped and that invoice bills as if there had
+    been none. Called by the billing run before it looks for due periods; a repeated call adds nothing.
+    """
+    if subscription.plan_version.billing_timing != BillingTiming.IN_ARREARS:
+        return
+    charges = SubscriptionCharge.objects.filter(subscription=subscription)
+    credits = list(charges.filter(kind=ItemKind.PRORATION_CREDIT, description=PAUSE_CARRIED).order_by("pk"))
+    state = states.load(subscription, states.TermsCache())
+    fresh = carried_over(state)
+    if fresh and all(_span(credit) != fresh[0].period for credit in credits):
+        SubscriptionCharge.objects.bulk_create(subscriptions.charge_rows(scope, subscription, fresh))
+    in_pause = fresh[0].period if fresh else None
+    charged_back = charges.filter(kind=ItemKind.PRORATION_CHARGE, description=RESUME_CARRIED).count()
+    over = [credit for credit in credits[charged_back:] if _span(credit) != in_pause]
+    for credit in over:
+        if subscription.ended_at is not None and not InvoicedCharge.objects.filter(charge=credit).exists():
+            credit.delete()
+            continue
+        remainder = _span(credit)
+        current = state.current_period
+        if credit is over[-1] and state.status is SubscriptionStatus.ACTIVE and current is not None:
+            paid = charges.filter(kind=ItemKind.RECURRING, period_start=current.start, period_end=current.end)
+            remainder = remainder if paid.exists() else current
+        back = LifecycleItem(
+            ItemKind.PRORATION_CHARGE,
+            credit.plan_version,
+            remainder,
+            -Money(Decimal(credit.amount), credit.currency),
+            RESUME_CARRIED,
+            Decimal(credit.quantity),
+        )
+        SubscriptionCharge.objects.bulk_create(subscriptions.charge_rows(scope, subscription, [back]))
+
+
+def _span(charge: SubscriptionCharge) -> Period:
+    return Period(charge.period_start, charge.period_end)
 
 
 #: The length of a closing period (``closing_period``): a period must not be empty, and one microsecond
@@ -613,10 +736,7 @@ def closing_period(subscription: Subscription) -> Period:
         raise NothingToInvoice(f"subscription {subscription.public_id} has not ended", field="id")
     if subscription.plan_version.billing_timing == BillingTiming.IN_ARREARS:
         last = (
-            SubscriptionCharge.objects.filter(subscription=subscription, kind=ItemKind.RECURRING)
-            .order_by("-period_end")
-            .values_list("period_end", flat=True)
-            .first()
+            billing_charges(subscription).order_by("-period_end").values_list("period_end", flat=True).first()
         )
         if last is None or last >= subscription.ended_at:
             raise NothingToInvoice(
@@ -989,14 +1109,22 @@ def settle_period(subscription: Subscription, period: Period) -> None:
     add-on fees, ``subscriptions.services.charge_rows``) are dropped once their period is over or the
     subscription ended, since they can bill nothing any more; so the billing run does not take their
     periods up again. The mark of a period still under way stays: a change within it (seats added, then
-    a cancellation now) still bills and credits by it."""
+    a cancellation now) still bills and credits by it. Billed in arrears, the pending charges of an ended
+    subscription that cancel out per plan version (a carried-over part charged back and credited on a
+    cancellation during the pause, ``carry_over``) are dropped too."""
     now = clock.now()
     ended = subscription.ended_at is not None and subscription.ended_at <= now
+    pending = DATABASE_READS.pending_charges(subscription, period)
     settled = [
-        charge.pk
-        for charge in DATABASE_READS.pending_charges(subscription, period)
-        if not Decimal(charge.amount) and (ended or charge.period_end <= now)
+        charge.pk for charge in pending if not Decimal(charge.amount) and (ended or charge.period_end <= now)
     ]
+    if ended and subscription.plan_version.billing_timing == BillingTiming.IN_ARREARS:
+        # Billed in arrears, charges that cancel out per plan version bill nothing, now or ever.
+        net: dict[str, Decimal] = {}
+        for charge in pending:
+            net[charge.plan_version] = net.get(charge.plan_version, Decimal(0)) + Decimal(charge.amount)
+        if not any(net.values()):
+            settled = [charge.pk for charge in pending]
     if settled:
         SubscriptionCharge.objects.filter(pk__in=settled).delete()
 

@@ -10,7 +10,8 @@ Which subscriptions are due. Billing keeps its own ``BillingSchedule`` row per s
   effect) after the run last looked at it.
 
 After billing a subscription the run sets ``next_billing_at`` to the earlier of its next lifecycle event
-and the end of its current period. Each query is indexed, so an idle run reads nothing but due rows.
+and the end of its current period (billed in arrears, also the original end of a period a pause
+interrupted). Each query is indexed, so an idle run reads nothing but due rows.
 
 Exactly once. Subscriptions are taken in batches by primary key, in one transaction per batch
 (on PostgreSQL locked with ``FOR UPDATE SKIP LOCKED``, so any number of workers share the work). The
@@ -68,7 +69,7 @@ from turnus.core.clock import FrozenClock, SimulatedClock, use_clock
 from turnus.core.errors import TurnusError
 from turnus.core.ids import new_id
 from turnus.core.scope import Actor, ActorKind, Scope
-from turnus.engine.lifecycle import ItemKind
+from turnus.engine.lifecycle import PAUSE_CARRIED, ItemKind
 from turnus.engine.periods import Period
 
 logger = logging.getLogger(__name__)
@@ -258,13 +259,43 @@ def _due_of_customer(now: datetime, customer_id: int) -> list[Subscription]:
     return [found[pk] for pk in sorted(found)]
 
 
-def _due_periods(subscription: Subscription, now: datetime) -> list[Period]:
-    """Every period of ``subscription`` an invoice is due for by ``now``, oldest first."""
-    in_arrears = subscription.plan_version.billing_timing == BillingTiming.IN_ARREARS
+def _unbilled_periods(subscription: Subscription, in_arrears: bool) -> QuerySet[SubscriptionCharge]:
+    """The not yet invoiced charges that name a billing period of ``subscription``: its ``recurring``
+    charges and, billed in arrears, the charges of the remainders a pause carried over."""
     invoiced = InvoicedCharge.objects.filter(charge__subscription=subscription).values("charge_id")
-    recurring = SubscriptionCharge.objects.filter(subscription=subscription, kind=ItemKind.RECURRING).exclude(
+    if in_arrears:
+        return services.billing_charges(subscription).exclude(pk__in=invoiced)
+    return SubscriptionCharge.objects.filter(subscription=subscription, kind=ItemKind.RECURRING).exclude(
         pk__in=invoiced
     )
+
+
+def _next_billing_at(subscription: Subscription, now: datetime) -> datetime | None:
+    """When the run next looks at ``subscription`` (``batch.next_billing_at``); billed in arrears also at
+    the original end of a period a pause interrupted (the end of the part it carried over,
+    ``services.carry_over``), which the subscription, paused or in the remainder, no longer runs in."""
+    upcoming = batch_path.next_billing_at(subscription, now)
+    if subscription.plan_version.billing_timing != BillingTiming.IN_ARREARS:
+        return upcoming
+    invoiced = InvoicedCharge.objects.filter(charge__subscription=subscription).values("charge_id")
+    interrupted = (
+        SubscriptionCharge.objects.filter(
+            subscription=subscription, description=PAUSE_CARRIED, period_end__gt=now
+        )
+        .exclude(pk__in=invoiced)
+        .order_by("period_end")
+        .values_list("period_end", flat=True)
+        .first()
+    )
+    return min((moment for moment in (upcoming, interrupted) if moment is not None), default=None)
+
+
+def _due_periods(scope: Scope, subscription: Subscription, now: datetime) -> list[Period]:
+    """Every period of ``subscription`` an invoice is due for by ``now``, oldest first."""
+    in_arrears = subscription.plan_version.billing_timing == BillingTiming.IN_ARREARS
+    if in_arrears:
+        services.carry_over(scope, subscription)
+    recurring = _unbilled_periods(subscription, in_arrears)
     if in_arrears:
         # A period is billed once it is over: at its end, or when the subscription ended inside it.
         over = Q(period_end__lte=now)
@@ -313,7 +344,7 @@ def _caught_up(scope: Scope, subscription: Subscription, now: datetime) -> tuple
     if subscription.next_event_at is not None and subscription.next_event_at <= now:
         subscriptions.advance_subscription(scope, public_id)
     subscription = subscriptions.get_subscription(scope, public_id, lock=True)
-    return subscription, _due_periods(subscription, now)
+    return subscription, _due_periods(scope, subscription, now)
 
 
 def _issued(scope: Scope, invoice: Invoice, finalize_at_once: bool) -> Invoice:
@@ -331,7 +362,7 @@ def _bill(scope: Scope, subscription: Subscription, now: datetime, finalize_at_o
             continue
         if drafted.created:
             created.append(_issued(scope, drafted.invoice, finalize_at_once))
-    _schedule(subscription, now, batch_path.next_billing_at(subscription, now))
+    _schedule(subscription, now, _next_billing_at(subscription, now))
     return created
 
 
@@ -363,7 +394,7 @@ def _bill_customer(
         for drafted in services.create_consolidated_draft(scope, items):
             created.append(_issued(scope, drafted.invoice, finalize_at_once))
     for subscription in held:
-        _schedule(subscription, now, batch_path.next_billing_at(subscription, now))
+        _schedule(subscription, now, _next_billing_at(subscription, now))
     return created
 
 

@@ -13,7 +13,7 @@ from django.db.models import F, Q
 from django.utils import translation
 from django.utils.translation import gettext
 
-from turnus.apps.catalog.models import AddOn, ChargeKind, Coupon, Plan, PlanCharge, PlanVersion
+from turnus.apps.catalog.models import AddOn, BillingTiming, ChargeKind, Coupon, Plan, PlanCharge, PlanVersion
 from turnus.apps.catalog.services import lock_version, redeem_coupon
 from turnus.apps.customers.services import get_customer
 from turnus.apps.subscriptions import state as states
@@ -155,9 +155,19 @@ def charge_rows(
     ]
 
 
+def _billed_with_the_period(version: PlanVersion) -> bool:
+    """Whether ``version`` has fees its 0.00 recurring fee's periods must still bill (see below)."""
+    kinds = {charge.kind for charge in version.charges_with_metrics()}
+    return ChargeKind.QUANTITY in kinds or (
+        version.billing_timing == BillingTiming.IN_ARREARS and ChargeKind.METERED in kinds
+    )
+
+
 def _marking_versions(subscription: Subscription, versions: set[str]) -> set[str]:
     """Those of the plan ``versions`` for which the subscription has fees billed with the recurring fee
-    (the version's quantity charges, or add-ons): its 0.00 lifecycle items mark periods for them."""
+    (the version's quantity charges, or add-ons) or, billed in arrears, metered charges (the usage of a
+    period is billed when the period ends, which its mark makes due): its 0.00 lifecycle items mark
+    periods for them."""
     if not versions:
         return set()
     found = {subscription.plan_version.public_id: subscription.plan_version}
@@ -169,8 +179,7 @@ def _marking_versions(subscription: Subscription, versions: set[str]) -> set[str
     marked = {
         public_id
         for public_id in versions
-        if public_id in found
-        and any(charge.kind == ChargeKind.QUANTITY for charge in found[public_id].charges_with_metrics())
+        if public_id in found and _billed_with_the_period(found[public_id])
     }
     if (
         marked != versions
@@ -936,6 +945,34 @@ def _addon_proration(
     return tuple(items)
 
 
+def _period_mark(subscription: Subscription, state: lifecycle.Subscription) -> tuple[LifecycleItem, ...]:
+    """The 0.00 ``recurring`` mark of the current period, should an add-on changed now need one the period
+    lacks: a paid period that began with nothing billed with the recurring fee (a plan without a base
+    fee and quantity charges, no add-on) kept no mark (``charge_rows``). With it, the period's invoice
+    bills the add-on's proration and a cut (a cancellation now, a pause, an end) credits the add-on's
+    unused part, as in a period that began with it. None for the remainder a pause carried over (it ends
+    on the new billing anchor): the lifecycle marks no such period, its fee was paid before the pause."""
+    period = state.current_period
+    if state.status is not SubscriptionStatus.ACTIVE or period is None:
+        return ()
+    if local_date(period.end, state.timezone) == state.billing_anchor:
+        return ()
+    marked = SubscriptionCharge.objects.filter(
+        subscription=subscription,
+        kind=ItemKind.RECURRING,
+        period_start=period.start,
+        period_end=period.end,
+    ).exists()
+    if marked:
+        return ()
+    zero = Money.zero(state.plan.currency)
+    return (
+        LifecycleItem(
+            ItemKind.RECURRING, state.plan.plan_id, period, zero, "lifecycle.recurring", state.quantity
+        ),
+    )
+
+
 def _addon_change(
     subscription: Subscription,
     state: lifecycle.Subscription,
@@ -1067,6 +1104,10 @@ def _addon_outcome(
     [change] = changes
     if write:
         change.attachment.save()
+        if change.items:
+            # Stored once the add-on is, so ``charge_rows`` keeps the mark for it.
+            stored = outcome.subscription
+            _store_items(scope, stored, _period_mark(stored, outcome.transition.subscription))
         record(
             scope,
             "subscription.addon_changed",
