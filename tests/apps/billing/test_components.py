@@ -878,6 +878,61 @@ def test_a_yearly_add_on_added_now_is_charged_for_its_first_year_once(scope):
     ]
 
 
+def test_a_yearly_add_on_is_credited_its_year_after_an_end_at_the_period_end(scope):
+    subscription, _ = _in_june(scope, (("support", "60.00", "year", 1),), credit_unused_on_cancel=True)
+    with use_clock(FrozenClock(JUNE_11)):
+        subscriptions.cancel_subscription(scope, subscription, mode="period_end")
+    sweep.run_sweep(JULY + timedelta(hours=1))
+    closing = _closing(subscription)
+    # The month is used up and nothing is cut short; the add-on's year (1 June 2026 to 1 June 2027, 365
+    # days) was billed in June and ends 335 days after the subscription: 60.00 x 335/365 = 55.07 back.
+    assert _lines(closing) == [("proration_credit", 1, Decimal("-55.07"))]
+    credit = closing.lines.get()
+    assert credit.description == "Credit for unused time: Team (Add-on: Support × 1)"
+    assert (credit.period_start, credit.period_end) == (JULY, NEXT_JUNE)
+    assert len(_invoices(subscription)) == 2
+
+
+def test_a_yearly_add_on_added_after_a_cancellation_for_the_period_end_is_billed_up_to_the_end(scope):
+    subscription, [support] = _in_june(
+        scope, (("support", "60.00", "year", 0),), credit_unused_on_cancel=True
+    )
+    with use_clock(FrozenClock(JUNE_11)):
+        subscriptions.cancel_subscription(scope, subscription, mode="period_end")
+    _set_addon(scope, subscription, support, 1, JUNE_11)
+    sweep.run_sweep(JULY + timedelta(hours=1))
+    sweep.run_sweep(AUGUST + timedelta(hours=1))
+    added = _berlin_midnight(date(2027, 6, 11))
+    # Its own year begins on 11 June (365 days, 60.00 by day); the subscription ends 20 days later, the
+    # other 345 are credited: 60.00 x 345/365 = 56.71, so 3.29 is billed for the 20 days.
+    closing = _closing(subscription)
+    assert _lines(closing) == [
+        ("proration_charge", 1, Decimal("60.00")),
+        ("proration_credit", 1, Decimal("-56.71")),
+    ]
+    assert closing.tax_exclusive == Decimal("3.29")
+    credit = closing.lines.get(kind="proration_credit")
+    assert (credit.period_start, credit.period_end) == (JULY, added)
+    assert len(_invoices(subscription)) == 2
+
+
+def test_a_yearly_add_on_added_now_and_cancelled_now_is_credited_once(scope):
+    subscription, [support] = _in_june(
+        scope, (("support", "60.00", "year", 0),), credit_unused_on_cancel=True
+    )
+    _set_addon(scope, subscription, support, 1, JUNE_11)
+    with use_clock(FrozenClock(JUNE_21)):
+        subscriptions.cancel_subscription(scope, subscription, mode="now")
+    sweep.run_sweep(JUNE_21 + timedelta(minutes=1))
+    credits = [
+        line for line in _lines(_closing(subscription)) if line[1] == 1 and line[0] == "proration_credit"
+    ]
+    # June: 100.00 x 10/30 = 33.33; the add-on's year from 21 June (355 of 365 days): 60.00 x 355/365 = 58.36.
+    assert sorted(credits) == sorted(
+        [("proration_credit", 1, Decimal("-33.33")), ("proration_credit", 1, Decimal("-58.36"))]
+    )
+
+
 # --- an add-on added to a period that began with nothing to bill ------------------------------------------
 
 #: 21 June, 10:00 in Berlin: by day the 10 days from the 21st on are the rest of June.

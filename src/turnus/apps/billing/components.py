@@ -482,6 +482,75 @@ def _cut_credits(
     return [replace(credit, text=f"{label} ({credit.text})") for credit in credits if credit.amount]
 
 
+def _end_credits(
+    subscription: Subscription,
+    period: Period,
+    recurring: SubscriptionCharge | None,
+    tax: TaxDecision,
+    tax_for: TaxFor,
+    language: str,
+) -> list[_Credit]:
+    """The credits of the add-ons with another interval for the part of their own period after the end
+    of a subscription that ended at a period end (a cancellation for the period end, the end of a fixed
+    term): nothing cut the period short, yet each such add-on was billed for the whole of its own period
+    (or, added or changed since, the rest of it). Billed by the invoice that bills the end: billed in
+    advance the closing invoice, billed in arrears the ended period's own one. An end that cut a period
+    short is credited with the cut (``_cut_credits``)."""
+    ended = subscription.ended_at
+    if ended is None:
+        return []
+    in_arrears = subscription.plan_version.billing_timing == BillingTiming.IN_ARREARS
+    if in_arrears:
+        if recurring is None or period.end != ended:
+            return []
+        version_id = recurring.plan_version
+    elif period.start != ended or period.end - period.start > timedelta(milliseconds=1):
+        return []
+    else:
+        version_id = subscription.plan_version.public_id
+    cut = SubscriptionCharge.objects.filter(
+        subscription=subscription,
+        kind=ItemKind.PRORATION_CREDIT,
+        description__in=CUT_SHORT,
+        period_start=ended,
+    )
+    if cut.exists():
+        return []
+    version = _version(version_id)
+    if version is None:
+        return []
+    mode, timezone = ProrationMode(version.proration_mode), subscription.timezone
+    product_category = version.plan.product.tax_category
+    attached = (
+        SubscriptionAddOn.objects.filter(subscription=subscription, added_at__lt=ended)
+        .select_related("addon")
+        .order_by("added_at", "pk")
+    )
+    credits: list[_Credit] = []
+    for attachment in attached:
+        addon, quantity = attachment.addon, attachment.quantity_at(ended)
+        if addon.interval() == version.interval() or quantity <= 0:
+            continue
+        paid = subscriptions.addon_period_at(addon, attachment.added_at, ended, timezone)
+        if paid is None or paid.start == ended:
+            continue
+        unused = Period(ended, paid.end)
+        line_tax = tax if addon.tax_category == product_category else tax_for(TaxCategory(addon.tax_category))
+        rated = rate(addon.engine_price(), quantity, addon.currency).amount
+        text = _("Add-on: %(addon)s × %(quantity)s") % {
+            "addon": addon.name(language) or addon.code,
+            "quantity": _whole(quantity),
+        }
+        amount = prorate(rated, paid, unused, mode, timezone).amount
+        if amount:
+            credits.append(
+                _Credit(ADDON, addon.code, quantity, amount, text, unused, version.public_id, line_tax)
+            )
+    plan = version.name(language) or version.plan.code
+    label = _("Credit for unused time: %(plan)s") % {"plan": plan}
+    return [replace(credit, text=f"{label} ({credit.text})") for credit in credits]
+
+
 def _credit_line(credit: _Credit) -> LineInput:
     return LineInput(
         description=credit.text,
@@ -528,7 +597,8 @@ def period_lines(
     differs from the plan's product. Without a ``recurring`` charge for ``period`` it has no fee lines.
     """
     recurring, cuts = _marks(subscription, period)
-    if recurring is None and not cuts:
+    ended = subscription.ended_at
+    if recurring is None and not cuts and (ended is None or period.start != ended):
         return []
     language = subscription.customer.locale
     lines: list[LineInput] = []
@@ -541,7 +611,7 @@ def period_lines(
             )
         credits = [
             credit for cut in cuts for credit in _cut_credits(subscription, cut, tax, tax_for, language)
-        ]
+        ] + _end_credits(subscription, period, recurring, tax, tax_for, language)
     in_arrears = subscription.plan_version.billing_timing == BillingTiming.IN_ARREARS
     rest = []
     for credit in credits:
