@@ -178,8 +178,14 @@ def test_in_arrears_each_period_bills_the_seats_it_began_with_and_the_proration_
     _change(scope, subscription, MID_MARCH, 8)
     sweep.run_sweep(APRIL + timedelta(hours=1))
     march = _invoice(subscription, MARCH)
-    # used: 100 + 41.29 - 25.81 (the proration of the change), plus the 5 seats March began with.
-    assert _lines(march) == [("used", 1, Decimal("115.48")), ("component", 5, Decimal("50.00"))]
+    # The fee used in March, the change's proration as its own lines (as in advance), the 5 seats March
+    # began with.
+    assert _lines(march) == [
+        ("used", 1, Decimal("100.00")),
+        ("proration_credit", 5, Decimal("-25.81")),
+        ("proration_charge", 8, Decimal("41.29")),
+        ("component", 5, Decimal("50.00")),
+    ]
     assert march.period_end == APRIL
     with use_clock(FrozenClock(APRIL + timedelta(days=3))):
         subscriptions.change_subscription(scope, subscription, quantities={"seats": 3})
@@ -754,9 +760,13 @@ def test_in_arrears_a_period_bills_the_add_ons_it_began_with_and_the_proration_o
     # Removed on 21 June, 10 days before the end: 15.00 x 10/30 = 5.00 back.
     _set_addon(scope, subscription, backup, 0, datetime(2026, 6, 21, 8, 0, tzinfo=UTC), "now")
     sweep.run_sweep(JULY + timedelta(hours=1))
-    # Used: 100.00 - 6.67 + 10.00 - 5.00; the 2 backups June began with are billed for June.
+    # Used 100.00; the prorations -6.67 + 10.00 - 5.00 as their own lines; the 2 backups June began with
+    # are billed for June.
     assert _lines(_invoice(subscription, JUNE)) == [
-        ("used", 1, Decimal("98.33")),
+        ("used", 1, Decimal("100.00")),
+        ("proration_credit", 2, Decimal("-6.67")),
+        ("proration_charge", 3, Decimal("10.00")),
+        ("proration_credit", 3, Decimal("-5.00")),
         ("component", 5, Decimal("50.00")),
         ("addon", 2, Decimal("10.00")),
     ]
@@ -1026,8 +1036,10 @@ def test_in_arrears_an_add_on_added_to_a_period_that_began_with_nothing_to_bill_
     [june] = _invoices(subscription)
     # Charged 10.00 x 20/30 = 6.67 from 11 June, 10.00 x 10/30 = 3.33 back from 21 June: 3.34 used.
     assert june.period_start == JUNE
-    # As with a base fee, the add-on's proration counts into the used time of the plan (quantity 1).
-    assert _lines(june) == [("used", 1, Decimal("6.67")), ("proration_credit", 2, Decimal("-3.33"))]
+    assert _lines(june) == [
+        ("proration_charge", 2, Decimal("6.67")),
+        ("proration_credit", 2, Decimal("-3.33")),
+    ]
     credit = june.lines.get(kind="proration_credit")
     assert credit.description == "Credit for unused time: Team (Add-on: Backup × 2)"
     assert (credit.period_start, credit.period_end) == (JUNE_21, JULY)
@@ -1048,7 +1060,10 @@ def test_in_arrears_an_add_on_added_and_removed_now_in_a_period_that_began_with_
     sweep.run_sweep(AUGUST + timedelta(hours=1))
     [june] = _invoices(subscription)
     # Used from 11 to 21 June: 6.67 charged less 3.33 back.
-    assert (june.period_start, _lines(june)) == (JUNE, [("used", 1, Decimal("3.34"))])
+    assert (june.period_start, _lines(june)) == (
+        JUNE,
+        [("proration_charge", 2, Decimal("6.67")), ("proration_credit", 2, Decimal("-3.33"))],
+    )
     assert not _uninvoiced(subscription)
 
 
@@ -1072,3 +1087,142 @@ def test_an_add_on_added_in_the_remainder_a_pause_carried_over_is_credited_by_th
         [("proration_charge", 2, Decimal("3.33"))],
         [("proration_credit", 2, Decimal("-1.67"))],
     ]
+
+
+# --- billed in arrears, a pause in remaining mode splits the seats and add-ons like the base fee -----
+
+#: 11 August 2026 in Berlin, 9:00: the resume; the 20 days carried over from June run 11-30 August.
+AUGUST_11 = datetime(2026, 8, 11, 7, 0, tzinfo=UTC)
+#: 31 August 2026 in Berlin: the end of the remainder carried over.
+REMAINDER_END = _berlin_midnight(date(2026, 8, 31))
+
+
+def _paused_in_arrears(scope, *, resume: bool = True) -> str:
+    """Billed in arrears: 1 June, 5 seats (10.00 each), 2 monthly backups (5.00 each); paused on 11 June
+    (remaining mode), the run on 1 July bills June; resumed on 11 August unless ``resume`` is off."""
+    subscription, _ = _in_june(
+        scope,
+        (("backup", "5.00", "month", 2),),
+        billing_timing="in_arrears",
+        pause_resume="remaining",
+        credit_unused_on_cancel=True,
+    )
+    with use_clock(FrozenClock(JUNE_11)):
+        subscriptions.pause_subscription(scope, subscription)
+    sweep.run_sweep(JUNE_11 + timedelta(minutes=1))
+    sweep.run_sweep(JULY + timedelta(hours=1))
+    if resume:
+        with use_clock(FrozenClock(AUGUST_11)):
+            subscriptions.resume_subscription(scope, subscription)
+        sweep.run_sweep(AUGUST_11 + timedelta(minutes=1))
+    return subscription
+
+
+def _june_before_the_pause(subscription: str) -> None:
+    """June's invoice bills the 10 days used before the pause (of 30): 100.00 - 66.67 = 33.33, 50.00 -
+    33.33 = 16.67, 10.00 - 6.67 = 3.33; the 20 days carried over are billed with the remainder."""
+    june = _invoice(subscription, JUNE)
+    assert _lines(june) == [
+        ("used", 1, Decimal("33.33")),
+        ("component", 5, Decimal("16.67")),
+        ("addon", 2, Decimal("3.33")),
+    ]
+    for line in june.lines.exclude(kind="used"):
+        assert (line.period_start, line.period_end) == (JUNE, JUNE_11)
+    assert june.tax_exclusive == Decimal("53.33")
+
+
+def test_in_arrears_a_pause_bills_the_seats_and_add_ons_used_before_it_and_the_rest_after_the_resume(
+    scope,
+):
+    subscription = _paused_in_arrears(scope)
+    _june_before_the_pause(subscription)
+    sweep.run_sweep(REMAINDER_END + timedelta(hours=1))
+    remainder = _invoice(subscription, _berlin_midnight(date(2026, 8, 11)))
+    # The 20 days carried over: 66.67, 33.33 and 6.67, as June's invoice left them.
+    assert _lines(remainder) == [
+        ("used", 1, Decimal("66.67")),
+        ("component", 5, Decimal("33.33")),
+        ("addon", 2, Decimal("6.67")),
+    ]
+    seats, backup = remainder.lines.exclude(kind="used").order_by("position")
+    assert (seats.description, backup.description) == ("Seats × 5", "Add-on: Backup × 2")
+    for line in (seats, backup):
+        assert (line.period_start, line.period_end) == (_berlin_midnight(date(2026, 8, 11)), REMAINDER_END)
+    # The whole month once: 100.00 + 50.00 + 10.00.
+    assert _invoice(subscription, JUNE).tax_exclusive + remainder.tax_exclusive == Decimal("160.00")
+    sweep.run_sweep(SEPTEMBER + timedelta(days=30, hours=1))
+    assert _lines(_invoice(subscription, REMAINDER_END)) == [
+        ("used", 1, Decimal("100.00")),
+        ("component", 5, Decimal("50.00")),
+        ("addon", 2, Decimal("10.00")),
+    ]
+
+
+def test_in_arrears_a_cancellation_now_in_the_remainder_bills_the_seats_and_add_ons_used_in_it(scope):
+    subscription = _paused_in_arrears(scope)
+    cancelled_at = datetime(2026, 8, 21, 7, 0, tzinfo=UTC)
+    with use_clock(FrozenClock(cancelled_at)):
+        subscriptions.cancel_subscription(scope, subscription, mode="now")
+    sweep.run_sweep(cancelled_at + timedelta(minutes=1))
+    _june_before_the_pause(subscription)
+    remainder = _invoice(subscription, _berlin_midnight(date(2026, 8, 11)))
+    # 11-20 August used, 21-30 August (10 of June's 30 days) credited: 66.67 - 33.33 = 33.34,
+    # 33.33 - 16.67 = 16.66, 6.67 - 3.33 = 3.34; June and the remainder bill 20 days of 30 once.
+    assert _lines(remainder) == [
+        ("used", 1, Decimal("33.34")),
+        ("component", 5, Decimal("16.66")),
+        ("addon", 2, Decimal("3.34")),
+    ]
+    for line in remainder.lines.exclude(kind="used"):
+        assert (line.period_start, line.period_end) == (_berlin_midnight(date(2026, 8, 11)), cancelled_at)
+    assert _invoice(subscription, JUNE).tax_exclusive + remainder.tax_exclusive == Decimal("106.67")
+    assert sweep.run_sweep(SEPTEMBER + timedelta(days=30)).invoices_created == 0
+    assert len(_invoices(subscription)) == 2
+
+
+def test_in_arrears_a_pause_never_resumed_bills_the_seats_and_add_ons_used_before_it_only(scope):
+    subscription = _paused_in_arrears(scope, resume=False)
+    sweep.run_sweep(SEPTEMBER + timedelta(hours=1))
+    _june_before_the_pause(subscription)
+    assert len(_invoices(subscription)) == 1
+
+
+def test_in_arrears_a_cancellation_now_during_the_pause_bills_nothing_after_the_pause(scope):
+    subscription = _paused_in_arrears(scope, resume=False)
+    cancelled_at = datetime(2026, 7, 21, 7, 0, tzinfo=UTC)
+    with use_clock(FrozenClock(cancelled_at)):
+        subscriptions.cancel_subscription(scope, subscription, mode="now")
+    sweep.run_sweep(cancelled_at + timedelta(minutes=1))
+    sweep.run_sweep(SEPTEMBER + timedelta(hours=1))
+    # The carried part is charged back and credited by the cancellation: neither a charge nor a credit.
+    _june_before_the_pause(subscription)
+    assert len(_invoices(subscription)) == 1
+
+
+def test_in_arrears_a_yearly_add_on_is_credited_its_year_after_an_end_at_the_period_end(scope):
+    subscription, _ = _in_june(
+        scope,
+        (("support", "60.00", "year", 1),),
+        billing_timing="in_arrears",
+        credit_unused_on_cancel=True,
+    )
+    with use_clock(FrozenClock(JUNE_11)):
+        subscriptions.cancel_subscription(scope, subscription, mode="period_end")
+    sweep.run_sweep(JULY + timedelta(hours=1))
+    # June's own invoice bills the month (100.00, 5 x 10.00) and the add-on's year (60.00), and credits
+    # the 335 days of that year (1 June 2026 to 1 June 2027, 365 days) after the end: 60.00 x 335/365
+    # = 55.07.
+    [june] = _invoices(subscription)
+    assert (june.period_start, june.period_end) == (JUNE, JULY)
+    assert _lines(june) == [
+        ("used", 1, Decimal("100.00")),
+        ("component", 5, Decimal("50.00")),
+        ("addon", 1, Decimal("60.00")),
+        ("proration_credit", 1, Decimal("-55.07")),
+    ]
+    credit = june.lines.get(kind="proration_credit")
+    assert credit.description == "Credit for unused time: Team (Add-on: Support × 1)"
+    assert (credit.period_start, credit.period_end) == (JULY, NEXT_JUNE)
+    assert june.tax_exclusive == Decimal("154.93")
+    assert sweep.run_sweep(AUGUST + timedelta(hours=1)).invoices_created == 0

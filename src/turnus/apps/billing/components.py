@@ -32,6 +32,11 @@ new one from the change to the period end). What a component costs for a whole p
   advance the closing invoice (or the next one after a pause), billed in arrears the period's own
   invoice, where a credit is taken off the line of the period it belongs to (which then covers the used
   part only).
+- Billed in arrears, a pause in ``remaining`` mode splits the component and add-on fees (those with the
+  plan's interval) like the base fee: the lifecycle's credit of the part carried over
+  (``lifecycle.PAUSE_CARRIED``) takes that part, prorated the same way, off the interrupted period's
+  lines, and the remainder it runs in (the billing period of its ``RESUME_CARRIED`` charge) bills the
+  same amounts; a cut within the remainder is taken off those.
 """
 
 from __future__ import annotations
@@ -59,7 +64,14 @@ from turnus.apps.subscriptions.models import Subscription, SubscriptionAddOn, Su
 from turnus.core.models import AuditEvent
 from turnus.engine.errors import InvalidPeriod
 from turnus.engine.invoice import LineInput
-from turnus.engine.lifecycle import CUT_SHORT, ItemKind, PauseState, resumed_basis
+from turnus.engine.lifecycle import (
+    CUT_SHORT,
+    PAUSE_CARRIED,
+    RESUME_CARRIED,
+    ItemKind,
+    PauseState,
+    resumed_basis,
+)
 from turnus.engine.money import MAX_UNIT_PRICE_DECIMALS, Money, round_half_up
 from turnus.engine.periods import Anchoring, BillingCycle, Period, local_date, local_midnight
 from turnus.engine.pricing import rate
@@ -427,7 +439,12 @@ def _basis(subscription: Subscription, part: Period, version: PlanVersion) -> Pe
 
 
 def _cut_credits(
-    subscription: Subscription, cut: SubscriptionCharge, tax: TaxDecision, tax_for: TaxFor, language: str
+    subscription: Subscription,
+    cut: SubscriptionCharge,
+    tax: TaxDecision,
+    tax_for: TaxFor,
+    language: str,
+    labelled: bool = True,
 ) -> list[_Credit]:
     """The credits of the component and add-on fees for the part of a period the lifecycle's ``cut``
     (a ``CUT_SHORT`` credit) gave back, prorated like the recurring fee's credit (rounded half-up, the
@@ -477,6 +494,8 @@ def _cut_credits(
         credits.append(
             _Credit(ADDON, addon.code, quantity, amount, text, unused, version.public_id, line_tax)
         )
+    if not labelled:
+        return [credit for credit in credits if credit.amount]
     plan = version.name(language) or version.plan.code
     label = _("Credit for unused time: %(plan)s") % {"plan": plan}
     return [replace(credit, text=f"{label} ({credit.text})") for credit in credits if credit.amount]
@@ -587,6 +606,62 @@ def _take_off(lines: list[LineInput], credit: _Credit) -> bool:
     return False
 
 
+def _carried(
+    subscription: Subscription, period: Period
+) -> tuple[list[SubscriptionCharge], SubscriptionCharge | None]:
+    """Billed in arrears, the lifecycle's credits of the parts a pause in ``remaining`` mode carried over
+    (``PAUSE_CARRIED``) that begin within ``period``, and the credit whose part the remainder ``period``
+    charges back (the ``RESUME_CARRIED`` charge of exactly ``period`` pairs with the credit of the same
+    rank, as the billing run stores them), ``None`` if ``period`` is no such remainder."""
+    rows = list(
+        SubscriptionCharge.objects.filter(subscription=subscription)
+        .filter(
+            Q(kind=ItemKind.PRORATION_CREDIT, description=PAUSE_CARRIED)
+            | Q(kind=ItemKind.PRORATION_CHARGE, description=RESUME_CARRIED)
+        )
+        .order_by("pk")
+    )
+    credits = [row for row in rows if row.kind == ItemKind.PRORATION_CREDIT]
+    backs = [row for row in rows if row.kind == ItemKind.PRORATION_CHARGE]
+    within = [row for row in credits if period.start <= row.period_start < period.end]
+    back = next(
+        (
+            credits[rank]
+            for rank, row in enumerate(backs)
+            if (row.period_start, row.period_end) == (period.start, period.end) and rank < len(credits)
+        ),
+        None,
+    )
+    return within, back
+
+
+def _carried_fees(
+    subscription: Subscription, carried: SubscriptionCharge, tax: TaxDecision, tax_for: TaxFor, language: str
+) -> list[_Credit]:
+    """The component and add-on fees of the part ``carried`` (a ``PAUSE_CARRIED`` credit) carried over,
+    prorated like the base fee's part; an add-on with another interval keeps its own periods."""
+    part = Period(carried.period_start, carried.period_end)
+    return [
+        credit
+        for credit in _cut_credits(subscription, carried, tax, tax_for, language, labelled=False)
+        if credit.part == part
+    ]
+
+
+def _carried_line(credit: _Credit, period: Period) -> LineInput:
+    """The charge of a fee's carried part ``credit`` for the remainder ``period`` it runs in."""
+    return LineInput(
+        description=credit.text,
+        quantity=credit.quantity,
+        unit_price=_unit_price(credit.amount, credit.quantity),
+        tax=credit.tax,
+        amount=credit.amount,
+        kind=credit.kind,
+        period=(period.start, period.end),
+        metadata={"charge" if credit.kind == COMPONENT else ADDON: credit.code},
+    )
+
+
 def period_lines(
     subscription: Subscription, period: Period, tax: TaxDecision, tax_for: TaxFor
 ) -> list[LineInput]:
@@ -598,7 +673,9 @@ def period_lines(
     """
     recurring, cuts = _marks(subscription, period)
     ended = subscription.ended_at
-    if recurring is None and not cuts and (ended is None or period.start != ended):
+    in_arrears = subscription.plan_version.billing_timing == BillingTiming.IN_ARREARS
+    within, back = _carried(subscription, period) if in_arrears else ([], None)
+    if recurring is None and not cuts and back is None and (ended is None or period.start != ended):
         return []
     language = subscription.customer.locale
     lines: list[LineInput] = []
@@ -609,14 +686,23 @@ def period_lines(
             lines = _component_lines(subscription, period, version, full, tax, language) + _addon_lines(
                 subscription, period, version, full, tax, tax_for, language
             )
+        elif back is not None:
+            # The remainder a pause carried over bills the carried part of the fees (in arrears).
+            version = _version(back.plan_version)
+            fees = _carried_fees(subscription, back, tax, tax_for, language)
+            lines = [_carried_line(fee, period) for fee in fees if fee.version == back.plan_version]
+        # The parts carried over leave the fees of the part used before the pause (never a credit line).
+        for carried in within:
+            for fee in _carried_fees(subscription, carried, tax, tax_for, language):
+                if version is not None and fee.version == version.public_id:
+                    _take_off(lines, fee)
         credits = [
             credit for cut in cuts for credit in _cut_credits(subscription, cut, tax, tax_for, language)
         ] + _end_credits(subscription, period, recurring, tax, tax_for, language)
-    in_arrears = subscription.plan_version.billing_timing == BillingTiming.IN_ARREARS
     rest = []
     for credit in credits:
         in_period = period.start <= credit.part.start < period.end
         same_version = version is not None and credit.version == version.public_id
         if not (in_arrears and in_period and same_version and _take_off(lines, credit)):
             rest.append(credit)
-    return lines + [_credit_line(credit) for credit in rest]
+    return [line for line in lines if line.amount] + [_credit_line(credit) for credit in rest]

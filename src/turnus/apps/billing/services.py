@@ -259,12 +259,19 @@ def _used_lines(
     language: str,
     tax: TaxDecision,
 ) -> list[LineInput]:
-    """In arrears: per plan version, what was charged in advance less what was credited equals what was
-    used (``lifecycle.used_items``' identity), shown as one ``used`` line over the used span; a
-    remainder a pause carried over is a span of its own (``_segments``), so no line spans the pause."""
+    """In arrears: per plan version, what the lifecycle charged in advance less what it credited equals
+    what was used (``lifecycle.used_items``' identity), shown as one ``used`` line over the used span; a
+    remainder a pause carried over is a span of its own (``_segments``), so no line spans the pause.
+
+    The prorations of a change to a quantity component or an add-on (their descriptions are not the
+    lifecycle's) are no part of the plan's used time: each is a line of its own, as in advance."""
     by_version: dict[str, list[SubscriptionCharge]] = {}
+    prorations: list[SubscriptionCharge] = []
     for charge in charges:
-        by_version.setdefault(charge.plan_version, []).append(charge)
+        if charge.description.startswith("lifecycle."):
+            by_version.setdefault(charge.plan_version, []).append(charge)
+        elif charge.amount:  # a 0.00 charge bills nothing: no line
+            prorations.append(charge)
     groups = [(version_id, part) for version_id, group in by_version.items() for part in _segments(group)]
     lines = []
     for version_id, group in groups:
@@ -293,6 +300,9 @@ def _used_lines(
                 metadata={"charges": ",".join(charge.public_id for charge in group)},
             )
         )
+    for charge in prorations:
+        description = _charge_description(charge, _plan_name(versions[charge.plan_version], language))
+        lines.append(_billing_line([charge], charge.kind, description, tax))
     return lines
 
 
