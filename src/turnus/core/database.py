@@ -35,11 +35,12 @@ def _utc_loader() -> type:
 
         def __init__(self, oid: int, context: Any = None) -> None:
             super().__init__(oid, context)
+            self._compiled = compiled(oid, context).load
             # The compiled loader's own method, called directly by the rows' loading.
-            self.load = compiled(oid, context).load  # type: ignore[method-assign]
+            self.load = self._compiled  # type: ignore[method-assign]
 
-        def load(self, data: Any) -> Any:  # replaced per instance in __init__
-            raise NotImplementedError
+        def load(self, data: Any) -> Any:
+            return self._compiled(data)
 
     return UtcTimestamptzLoader
 

@@ -113,3 +113,28 @@ def calls(billed: Billed, count: int, at: datetime, *, prefix: str = "call") -> 
     results = metering.ingest(billed.scope, events)
     refused = [result.error for result in results if result.error is not None]
     assert not refused, refused[:1]
+
+
+def base_charge(amount: str) -> dict[str, Any]:
+    """A plan's recurring base fee of ``amount`` a period."""
+    return {
+        "code": "base",
+        "name_en": "Base fee",
+        "name_de": "Grundgebühr",
+        "kind": "recurring",
+        "price": {"model": "flat", "amount": amount},
+    }
+
+
+def make_addon(scope: Scope, code: str, amount: str, unit: str = "month", **overrides: Any) -> str:
+    """An add-on of ``amount`` per unit and ``unit`` (month, year …), in EUR."""
+    data = {
+        "code": code,
+        "name_en": code.title(),
+        "name_de": code.title(),
+        "currency": "EUR",
+        "price": {"model": "per_unit", "unit_price": amount},
+        "interval": {"unit": unit, "count": 1},
+        **overrides,
+    }
+    return catalog.create_addon(scope, data).public_id

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.apps.billing.support import scope_of
+from tests.apps.billing.support import base_charge, scope_of
 from tests.apps.customers.support import customer_data
 from turnus.apps.billing import sweep
 from turnus.apps.billing.models import Invoice, InvoiceLine
@@ -41,16 +41,6 @@ def scope(tenant):
     return scope_of(tenant)
 
 
-def _base(amount: str) -> dict[str, Any]:
-    return {
-        "code": "base",
-        "name_en": "Base fee",
-        "name_de": "Grundgebühr",
-        "kind": "recurring",
-        "price": {"model": "flat", "amount": amount},
-    }
-
-
 def _plan(scope, product: str, name: str, fee: str, timing: str, seats: bool = True) -> str:
     data: dict[str, Any] = {
         "code": f"{name.lower()}-{timing}",
@@ -61,7 +51,7 @@ def _plan(scope, product: str, name: str, fee: str, timing: str, seats: bool = T
         "interval": {"unit": "month", "count": 1},
         "anchoring": "anniversary",
         "billing_timing": timing,
-        "charges": [_base(fee), SEATS] if seats else [_base(fee)],
+        "charges": [base_charge(fee), SEATS] if seats else [base_charge(fee)],
     }
     return catalog.create_plan(scope, data).public_id
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.apps.billing.support import APRIL, MARCH, MAY, calls, scope_of, subscribe
+from tests.apps.billing.support import APRIL, MARCH, MAY, base_charge, calls, make_addon, scope_of, subscribe
 from tests.apps.customers.support import customer_data
 from turnus.apps.billing import services, sweep
 from turnus.apps.billing.models import BillingSchedule, Invoice, InvoicedCharge
@@ -69,19 +69,6 @@ def _plan(scope, **overrides: Any) -> str:
         **overrides,
     }
     return catalog.create_plan(scope, data).public_id
-
-
-def _addon(scope, code: str, amount: str, unit: str, **overrides: Any) -> str:
-    data = {
-        "code": code,
-        "name_en": code.title(),
-        "name_de": code.title(),
-        "currency": "EUR",
-        "price": {"model": "per_unit", "unit_price": amount},
-        "interval": {"unit": unit, "count": 1},
-        **overrides,
-    }
-    return catalog.create_addon(scope, data).public_id
 
 
 def _subscribe(scope, seats: int = 5, addons=(), **plan_overrides: Any) -> str:
@@ -202,7 +189,7 @@ def test_in_arrears_each_period_bills_the_seats_it_began_with_and_the_proration_
 
 
 def test_a_monthly_add_on_is_billed_at_its_quantity_every_period(scope, clock):
-    addon = _addon(scope, "backup", "5.00", "month")
+    addon = make_addon(scope, "backup", "5.00", "month")
     subscription = _subscribe(scope, addons=[(addon, 2)])
     sweep.run_sweep(clock.now())
     sweep.run_sweep(APRIL + timedelta(hours=1))
@@ -220,7 +207,7 @@ def test_a_monthly_add_on_is_billed_at_its_quantity_every_period(scope, clock):
 
 
 def test_a_yearly_add_on_on_a_monthly_plan_is_billed_once_a_year(scope, clock):
-    addon = _addon(scope, "support", "60.00", "year")
+    addon = make_addon(scope, "support", "60.00", "year")
     subscription = _subscribe(scope, addons=[(addon, 1)])
     starts = [date(2026 + (2 + month) // 12, (2 + month) % 12 + 1, 1) for month in range(14)]
     for start in starts:
@@ -240,7 +227,7 @@ def test_a_yearly_add_on_on_a_monthly_plan_is_billed_once_a_year(scope, clock):
 
 
 def test_an_add_on_of_another_tax_category_is_taxed_at_its_own_rate(scope, clock):
-    addon = _addon(scope, "books", "10.00", "month", tax_category="reduced")
+    addon = make_addon(scope, "books", "10.00", "month", tax_category="reduced")
     subscription = _subscribe(scope, addons=[(addon, 1)])
     sweep.run_sweep(clock.now())
     invoice = _invoice(subscription, MARCH)
@@ -250,7 +237,7 @@ def test_an_add_on_of_another_tax_category_is_taxed_at_its_own_rate(scope, clock
 
 
 def test_a_trial_bills_no_seats_and_the_first_paid_period_bills_them(scope, clock):
-    addon = _addon(scope, "backup", "5.00", "month")
+    addon = make_addon(scope, "backup", "5.00", "month")
     subscription = _subscribe(scope, addons=[(addon, 1)], trial_days=14)
     sweep.run_sweep(clock.now())
     assert not Invoice.objects.filter(subscription__public_id=subscription).exists()
@@ -334,24 +321,14 @@ JULY = datetime(2026, 6, 30, 22, 0, tzinfo=UTC)
 JUNE_11 = datetime(2026, 6, 11, 8, 0, tzinfo=UTC)
 
 
-def _base(amount: str) -> dict[str, Any]:
-    return {
-        "code": "base",
-        "name_en": "Base fee",
-        "name_de": "Grundgebühr",
-        "kind": "recurring",
-        "price": {"model": "flat", "amount": amount},
-    }
-
-
 def _per_seat(scope, seats: int = 5, addons=(), **plan_overrides: Any) -> str:
     """A subscription to a plan whose base fee is 0.00 and whose seats cost 10.00 each per month."""
-    return _subscribe(scope, seats, addons, charges=[_base("0.00"), SEATS], **plan_overrides)
+    return _subscribe(scope, seats, addons, charges=[base_charge("0.00"), SEATS], **plan_overrides)
 
 
 def _seatless(scope, addons=(), **plan_overrides: Any) -> str:
     """A subscription to a plan without a base fee and without seats."""
-    plan_id = _plan(scope, charges=[_base("0.00")], **plan_overrides)
+    plan_id = _plan(scope, charges=[base_charge("0.00")], **plan_overrides)
     owner = customers.create_customer(scope, customer_data(timezone="Europe/Berlin", locale="en"))
     return subscriptions.create_subscription(
         scope, customer=owner.public_id, plan=plan_id, addons=addons
@@ -388,7 +365,7 @@ def test_a_plan_without_a_base_fee_bills_its_seats_in_arrears_at_each_period_end
 
 
 def test_a_plan_without_a_base_fee_bills_no_seats_in_its_trial_and_its_add_ons_after(scope, clock):
-    addon = _addon(scope, "backup", "5.00", "month")
+    addon = make_addon(scope, "backup", "5.00", "month")
     subscription = _per_seat(scope, addons=[(addon, 1)], trial_days=14)
     sweep.run_sweep(clock.now())
     assert not Invoice.objects.filter(subscription__public_id=subscription).exists()
@@ -400,7 +377,7 @@ def test_a_plan_without_a_base_fee_bills_no_seats_in_its_trial_and_its_add_ons_a
 
 
 def test_a_free_plan_with_only_an_add_on_bills_the_add_on_every_period(scope, clock):
-    addon = _addon(scope, "support", "20.00", "month")
+    addon = make_addon(scope, "support", "20.00", "month")
     subscription = _seatless(scope, [(addon, 1)])
     sweep.run_sweep(clock.now())
     sweep.run_sweep(APRIL + timedelta(hours=1))
@@ -499,7 +476,7 @@ def test_a_pause_in_restart_mode_bills_no_seats_while_paused_and_credits_their_u
 def _cancelled_now(scope, *, at=JUNE_11, timing: str = "in_advance", **plan: Any) -> str:
     """Subscribed on 1 June, 5 seats (10.00 each) and 2 monthly backups (5.00 each); cancelled at ``at``."""
     with use_clock(FrozenClock(JUNE + timedelta(hours=9))):
-        addon = _addon(scope, "backup", "5.00", "month")
+        addon = make_addon(scope, "backup", "5.00", "month")
         subscription = _subscribe(
             scope, 5, [(addon, 2)], billing_timing=timing, credit_unused_on_cancel=True, **plan
         )
@@ -625,7 +602,9 @@ def test_a_pause_scheduled_ahead_credits_the_seats_when_a_run_carries_it_out(sco
 def test_a_change_now_to_a_new_cycle_with_the_same_seat_amount_still_moves_the_seats(scope, clock):
     subscription = _subscribe(scope)
     sweep.run_sweep(clock.now())
-    yearly = _plan(scope, code="team_yearly", interval={"unit": "year"}, charges=[_base("2000.00"), SEATS])
+    yearly = _plan(
+        scope, code="team_yearly", interval={"unit": "year"}, charges=[base_charge("2000.00"), SEATS]
+    )
     with use_clock(FrozenClock(MID_MARCH)):
         subscriptions.change_subscription(scope, subscription, plan=yearly)
     with use_clock(FrozenClock(MID_MARCH + timedelta(hours=1))):
@@ -659,7 +638,7 @@ def _set_addon(scope, subscription: str, addon: str, quantity: int, at: datetime
 def _in_june(scope, addons: tuple[tuple[str, str, str, int], ...] = (), **plan: Any) -> tuple[str, list[str]]:
     """Subscribed on 1 June (5 seats) with the add-ons (code, price, interval, quantity); June is billed."""
     with use_clock(FrozenClock(JUNE + timedelta(hours=9))):
-        ids = [_addon(scope, code, amount, unit) for code, amount, unit, _ in addons]
+        ids = [make_addon(scope, code, amount, unit) for code, amount, unit, _ in addons]
         attached = [(addon, quantity) for addon, (*_, quantity) in zip(ids, addons, strict=True) if quantity]
         subscription = _subscribe(scope, 5, attached, **plan)
         sweep.run_sweep(JUNE + timedelta(hours=9))
@@ -731,7 +710,7 @@ def test_an_add_on_removed_now_is_credited_for_the_rest_and_never_billed_again(s
 
 def test_a_period_invoiced_after_an_add_on_change_bills_the_quantity_it_began_with(scope):
     with use_clock(FrozenClock(JUNE + timedelta(hours=9))):
-        backup = _addon(scope, "backup", "5.00", "month")
+        backup = make_addon(scope, "backup", "5.00", "month")
         subscription = _subscribe(scope, 5, [(backup, 2)])
     # No run before the change: June's invoice is made after it, and bills June as it was.
     _set_addon(scope, subscription, backup, 3, JUNE_11)
@@ -953,7 +932,7 @@ def _free_in_june(scope, *, timing: str = "in_advance", **plan: Any) -> tuple[st
     """Subscribed on 1 June to a plan without a base fee, seats and add-ons: June begins with nothing to
     bill (no invoice, no mark); a backup (5.00 a month) exists to be added."""
     with use_clock(FrozenClock(JUNE + timedelta(hours=9))):
-        backup = _addon(scope, "backup", "5.00", "month")
+        backup = make_addon(scope, "backup", "5.00", "month")
         subscription = _seatless(scope, billing_timing=timing, **plan)
         assert sweep.run_sweep(JUNE + timedelta(hours=9)).invoices_created == 0
     assert _charges(subscription) == []

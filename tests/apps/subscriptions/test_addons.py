@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from tests.apps.billing.support import make_addon
 from tests.apps.customers.support import customer_data
 from tests.support import TEST_ACTOR
 from turnus.apps.catalog import services as catalog
@@ -41,19 +42,6 @@ def clock():
     frozen = FrozenClock(JUNE + timedelta(hours=9))
     with use_clock(frozen):
         yield frozen
-
-
-def _addon(scope, code: str, amount: str, unit: str = "month", **overrides: Any) -> str:
-    data = {
-        "code": code,
-        "name_en": code.title(),
-        "name_de": code.title(),
-        "currency": "EUR",
-        "price": {"model": "per_unit", "unit_price": amount},
-        "interval": {"unit": unit, "count": 1},
-        **overrides,
-    }
-    return catalog.create_addon(scope, data).public_id
 
 
 def _subscribe(scope, addons=(), *, trial_days: int | None = None, **plan: Any) -> str:
@@ -103,7 +91,7 @@ def _attached(subscription: str, addon: str) -> SubscriptionAddOn:
 
 
 def test_an_add_on_added_now_charges_the_rest_of_the_period_and_is_attached_from_now_on(scope, clock):
-    backup = _addon(scope, "backup", "5.00")
+    backup = make_addon(scope, "backup", "5.00")
     subscription = _subscribe(scope)
     with use_clock(FrozenClock(JUNE_11)):
         outcome = services.change_addon(scope, subscription, addon=backup, quantity=2)
@@ -118,7 +106,7 @@ def test_an_add_on_added_now_charges_the_rest_of_the_period_and_is_attached_from
 
 
 def test_a_quantity_raised_now_credits_the_old_and_charges_the_new_quantity_for_the_rest(scope, clock):
-    backup = _addon(scope, "backup", "5.00")
+    backup = make_addon(scope, "backup", "5.00")
     subscription = _subscribe(scope, [(backup, 2)])
     with use_clock(FrozenClock(JUNE_11)):
         outcome = services.change_addon(scope, subscription, addon=backup, quantity=3, effective="now")
@@ -133,7 +121,7 @@ def test_a_quantity_raised_now_credits_the_old_and_charges_the_new_quantity_for_
 
 
 def test_a_lower_quantity_takes_effect_at_the_period_end_by_default_and_can_be_withdrawn(scope, clock):
-    backup = _addon(scope, "backup", "5.00")
+    backup = make_addon(scope, "backup", "5.00")
     subscription = _subscribe(scope, [(backup, 2)])
     with use_clock(FrozenClock(JUNE_11)):
         lowered = services.change_addon(scope, subscription, addon=backup, quantity=0)
@@ -152,7 +140,7 @@ def test_a_lower_quantity_takes_effect_at_the_period_end_by_default_and_can_be_w
 
 
 def test_a_scheduled_quantity_becomes_the_current_one_when_the_period_ends(scope, clock):
-    backup = _addon(scope, "backup", "5.00")
+    backup = make_addon(scope, "backup", "5.00")
     subscription = _subscribe(scope, [(backup, 2)])
     with use_clock(FrozenClock(JUNE_11)):
         services.change_addon(scope, subscription, addon=backup, quantity=1, effective="period_end")
@@ -165,7 +153,7 @@ def test_a_scheduled_quantity_becomes_the_current_one_when_the_period_ends(scope
 
 
 def test_removing_now_credits_the_unused_part_when_the_plan_allows_lowering_now(scope, clock):
-    backup = _addon(scope, "backup", "5.00")
+    backup = make_addon(scope, "backup", "5.00")
     subscription = _subscribe(scope, [(backup, 2)], allow_downgrade_now=True, credit_unused_on_downgrade=True)
     with use_clock(FrozenClock(JUNE_11)):
         outcome = services.change_addon(scope, subscription, addon=backup, quantity=0, effective="now")
@@ -176,7 +164,7 @@ def test_removing_now_credits_the_unused_part_when_the_plan_allows_lowering_now(
 
 
 def test_removing_now_without_credit_for_the_unused_part_moves_no_money(scope, clock):
-    backup = _addon(scope, "backup", "5.00")
+    backup = make_addon(scope, "backup", "5.00")
     subscription = _subscribe(
         scope, [(backup, 2)], allow_downgrade_now=True, credit_unused_on_downgrade=False
     )
@@ -187,7 +175,7 @@ def test_removing_now_without_credit_for_the_unused_part_moves_no_money(scope, c
 
 
 def test_a_yearly_add_on_is_prorated_over_its_own_year(scope, clock):
-    support = _addon(scope, "support", "60.00", "year")
+    support = make_addon(scope, "support", "60.00", "year")
     subscription = _subscribe(scope, [(support, 1)])
     with use_clock(FrozenClock(JUNE_11)):
         outcome = services.change_addon(scope, subscription, addon=support, quantity=2)
@@ -202,7 +190,7 @@ def test_a_yearly_add_on_is_prorated_over_its_own_year(scope, clock):
 
 
 def test_a_trialing_subscription_changes_its_add_ons_at_once_without_proration(scope, clock):
-    backup = _addon(scope, "backup", "5.00")
+    backup = make_addon(scope, "backup", "5.00")
     subscription = _subscribe(scope, [(backup, 2)], trial_days=14)
     with use_clock(FrozenClock(JUNE_11)):
         outcome = services.change_addon(scope, subscription, addon=backup, quantity=1, effective="period_end")
@@ -213,7 +201,7 @@ def test_a_trialing_subscription_changes_its_add_ons_at_once_without_proration(s
 
 
 def test_a_change_is_audited_and_announced_like_the_other_subscription_changes(scope, clock):
-    backup = _addon(scope, "backup", "5.00")
+    backup = make_addon(scope, "backup", "5.00")
     subscription = _subscribe(scope)
     with use_clock(FrozenClock(JUNE_11)):
         services.change_addon(scope, subscription, addon=backup, quantity=2)
@@ -234,7 +222,7 @@ def test_a_change_is_audited_and_announced_like_the_other_subscription_changes(s
 
 
 def test_a_preview_shows_what_the_change_would_do_and_writes_nothing(scope, clock):
-    backup = _addon(scope, "backup", "5.00")
+    backup = make_addon(scope, "backup", "5.00")
     subscription = _subscribe(scope, [(backup, 2)])
     audit_count = AuditEvent.objects.count()
     with use_clock(FrozenClock(JUNE_11)):
@@ -281,11 +269,11 @@ def _state(subscription: str) -> tuple[Any, ...]:
 )
 def test_bad_input_is_refused_naming_the_field_and_changes_nothing(scope, clock, change, error, field):
     ids = {
-        "BACKUP": _addon(scope, "backup", "5.00"),
-        "DOLLARS": _addon(scope, "dollars", "5.00", currency="USD"),
-        "SUPPORT": _addon(scope, "support", "60.00", "year"),
-        "OLD": _addon(scope, "old", "1.00"),
-        "BOOKS": _addon(scope, "books", "3.00", tax_category="reduced"),
+        "BACKUP": make_addon(scope, "backup", "5.00"),
+        "DOLLARS": make_addon(scope, "dollars", "5.00", currency="USD"),
+        "SUPPORT": make_addon(scope, "support", "60.00", "year"),
+        "OLD": make_addon(scope, "old", "1.00"),
+        "BOOKS": make_addon(scope, "books", "3.00", tax_category="reduced"),
     }
     AddOn.objects.filter(public_id=ids["OLD"]).update(active=False)
     subscription = _subscribe(scope, [(ids["BACKUP"], 2)])
@@ -300,7 +288,7 @@ def test_bad_input_is_refused_naming_the_field_and_changes_nothing(scope, clock,
 
 @pytest.mark.parametrize("how", ["cancel", "pause"])
 def test_a_cancelled_or_paused_subscription_refuses_add_on_changes(scope, clock, how):
-    backup = _addon(scope, "backup", "5.00")
+    backup = make_addon(scope, "backup", "5.00")
     subscription = _subscribe(scope, [(backup, 2)])
     with use_clock(FrozenClock(JUNE_11)):
         if how == "cancel":
@@ -319,8 +307,8 @@ def test_a_cancelled_or_paused_subscription_refuses_add_on_changes(scope, clock,
 
 @pytest.fixture
 def shop(api, scope, clock):
-    backup = _addon(scope, "backup", "5.00")
-    dollars = _addon(scope, "dollars", "5.00", currency="USD")
+    backup = make_addon(scope, "backup", "5.00")
+    dollars = make_addon(scope, "dollars", "5.00", currency="USD")
     subscription = _subscribe(scope, [(backup, 2)])
     return {"subscription": subscription, "backup": backup, "dollars": dollars}
 
@@ -439,7 +427,7 @@ def test_the_api_answers_404_for_another_tenants_subscription(api, shop, make_te
 
 
 def test_a_yearly_add_on_added_at_the_period_end_begins_its_own_year_then(scope, clock):
-    support = _addon(scope, "support", "60.00", "year")
+    support = make_addon(scope, "support", "60.00", "year")
     subscription = _subscribe(scope)
     with use_clock(FrozenClock(JUNE_11)):
         outcome = services.change_addon(
@@ -481,7 +469,7 @@ def _marks(subscription: str) -> list[tuple[datetime, datetime]]:
 
 
 def test_an_add_on_added_now_marks_a_period_that_began_with_nothing_to_bill_once(scope, clock):
-    backup = _addon(scope, "backup", "5.00")
+    backup = make_addon(scope, "backup", "5.00")
     subscription = _subscribe(scope, **FREE_PLAN)
     # Without a base fee, seats or add-ons the period began unmarked.
     assert _marks(subscription) == []
@@ -499,7 +487,7 @@ def test_an_add_on_added_now_marks_a_period_that_began_with_nothing_to_bill_once
 
 
 def test_an_add_on_scheduled_for_the_period_end_or_added_in_a_trial_marks_no_period_now(scope, clock):
-    backup = _addon(scope, "backup", "5.00")
+    backup = make_addon(scope, "backup", "5.00")
     later = _subscribe(scope, **FREE_PLAN)
     trialing = _subscribe(scope, trial_days=14, code="trial", **FREE_PLAN)
     with use_clock(FrozenClock(JUNE_11)):
@@ -509,7 +497,7 @@ def test_an_add_on_scheduled_for_the_period_end_or_added_in_a_trial_marks_no_per
 
 
 def test_the_api_shows_no_mark_for_an_add_on_added_to_a_period_that_began_with_nothing(api, scope, clock):
-    backup = _addon(scope, "backup", "5.00")
+    backup = make_addon(scope, "backup", "5.00")
     subscription = _subscribe(scope, **FREE_PLAN)
     with use_clock(FrozenClock(JUNE_11)):
         response = api.post(f"/v1/subscriptions/{subscription}/addons", {"addon": backup, "quantity": "2"})
